@@ -1,0 +1,57 @@
+"""One small, batch-first protocol per stage. Plugins implement these; the runner only calls these."""
+from __future__ import annotations
+
+from typing import Mapping, Protocol, Tuple, runtime_checkable
+
+import numpy as np
+
+from .types import Document, Run
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """First stage: index a corpus once, then answer batches of queries."""
+
+    def index(self, corpus: Mapping[str, Document]) -> None: ...
+
+    def search(self, queries: Mapping[str, str], k: int) -> Run: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Second stage: re-score the top `depth` of each query's ranking in `run`.
+
+    Documents below `depth` keep their relative order, placed below the reranked ones.
+    """
+
+    def rerank(self, queries: Mapping[str, str], corpus: Mapping[str, Document], run: Run,
+               depth: int) -> Run: ...
+
+
+@runtime_checkable
+class Fuser(Protocol):
+    """Combines two or more runs of the same queries into one."""
+
+    def fuse(self, runs: list[Run], k: int) -> Run: ...
+
+
+@runtime_checkable
+class ANNIndex(Protocol):
+    """A vector index: build once per build point, then sweep search parameters on it.
+
+    `search` returns (ids, scores), both shaped (n_queries, k); ids are row numbers of X,
+    -1 where the index returned fewer than k neighbours.
+    """
+
+    def build(self, X: np.ndarray) -> None: ...
+
+    def set_search_params(self, **params) -> None: ...
+
+    def search(self, Q: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class Serializable(Protocol):
+    """Optional capability of an ANN index: its serialised size in bytes."""
+
+    def nbytes(self) -> int: ...

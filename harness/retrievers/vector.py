@@ -1,0 +1,109 @@
+"""Shared machinery of every embedding retriever (bi-encoder, DPR): cached document vectors,
+an ANN index built once per build point, and queries encoded live (their encoding is part of the
+measured query latency, so caching them would make warm-run timings dishonest)."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Mapping
+
+import numpy as np
+from pydantic import Field
+
+from .. import registry
+from ..context import RunContext
+from ..embedding_cache import EmbeddingCache
+from ..hashing import stable_hash, texts_hash
+from ..registry import Params
+from ..types import Document, Run
+
+
+class IndexSpec(Params):
+    """One ANN point: a backend with its build parameters and its search parameters."""
+
+    type: str = "flat"
+    build: Dict[str, Any] = Field(default_factory=dict)
+    search: Dict[str, Any] = Field(default_factory=dict)
+
+
+# The most recently built index, keyed by (vectors, backend, build params): consecutive sweep
+# points that share a build point reuse it instead of building again.
+_last_index: dict[str, tuple[Any, dict]] = {}
+
+
+def _build_index(spec: IndexSpec, vectors: np.ndarray, vectors_key: str, ctx: RunContext):
+    key = stable_hash({"vectors": vectors_key, "type": spec.type, "build": spec.build})
+    if key in _last_index:
+        return _last_index[key]
+    plugin = registry.get("ann", spec.type)
+    index = plugin.factory(plugin.params(**spec.build, **spec.search), ctx)
+    from ..evaluation.timing import PeakRSS
+    with PeakRSS() as rss:
+        start = time.perf_counter_ns()
+        index.build(np.ascontiguousarray(vectors, dtype=np.float32))
+        seconds = (time.perf_counter_ns() - start) / 1e9
+    stats = {"wall_s": seconds, "peak_rss_delta_bytes": rss.delta}
+    nbytes = getattr(index, "nbytes", None)
+    if callable(nbytes):
+        stats["size_bytes"] = nbytes()
+    _last_index.clear()
+    _last_index[key] = (index, stats)
+    return index, stats
+
+
+class VectorRetriever:
+    """Subclasses provide the encoders; this class does caching, indexing and search."""
+
+    similarity = "cos"  # or "dot": decides which ANN metrics are allowed
+
+    def __init__(self, index_spec: IndexSpec, ctx: RunContext):
+        self.ctx = ctx
+        self.index_spec = index_spec
+        self.cache = EmbeddingCache(ctx.cache_dir)
+        self.stats: dict = {}
+        self._doc_ids: list[str] = []
+        self._index = None
+
+    # -- implemented by subclasses -------------------------------------------------------------
+    def encoder_key(self) -> dict:
+        """Everything about the document encoder that changes its vectors (model hash, length...)."""
+        raise NotImplementedError
+
+    def encode_documents(self, texts: list[str]) -> Dict[str, np.ndarray]:
+        """Returns at least {"vectors": (n, d) float32}."""
+        raise NotImplementedError
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------
+    def required_arrays(self) -> tuple[str, ...]:
+        return ("vectors",)
+
+    def document_arrays(self, corpus: Mapping[str, Document]) -> tuple[str, Dict[str, np.ndarray]]:
+        ids = list(corpus)
+        texts = [corpus[d].full_text for d in ids]
+        key = stable_hash({"encoder": self.encoder_key(), "corpus": texts_hash(ids, texts)})
+        arrays = self.cache.get_or_compute(key, lambda: self.encode_documents(texts),
+                                           {"what": "documents", "n": len(ids),
+                                            "encoder": self.encoder_key()},
+                                           required=self.required_arrays())
+        self.stats["embedding_cache_hit"] = float(self.cache.hits > 0)
+        return key, arrays
+
+    def index(self, corpus: Mapping[str, Document]) -> None:
+        key, arrays = self.document_arrays(corpus)
+        self._doc_ids = list(corpus)
+        self._index, build_stats = _build_index(self.index_spec, arrays["vectors"], key, self.ctx)
+        self.stats.update({f"build_{k}": v for k, v in build_stats.items()})
+
+    def search(self, queries: Mapping[str, str], k: int) -> Run:
+        qids = list(queries)
+        vectors = self.encode_queries([queries[q] for q in qids])
+        if self.index_spec.search:
+            self._index.set_search_params(**self.index_spec.search)
+        ids, scores = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32),
+                                         min(k, len(self._doc_ids)))
+        run: Run = {}
+        for qid, row_ids, row_scores in zip(qids, ids, scores):
+            run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(row_ids, row_scores) if i >= 0}
+        return run
