@@ -4,8 +4,10 @@ import warnings
 import ir_measures
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from harness.errors import ConfigError, DataError
+from harness.evaluation.cli import eval_command
 from harness.evaluation.metrics import canonicalize, evaluate, parse_measures, validate_run
 
 MEASURES = ["nDCG@10", "RR@10", "R@3", "R@100", "P@10", "AP"]
@@ -136,3 +138,60 @@ def test_validate_run_names_pipeline_and_query(bad):
 def test_empty_qrels_is_an_error():
     with pytest.raises(DataError, match="qrels are empty"):
         evaluate({}, {"q1": {"d": 1.0}}, parse_measures(["P@10"]))
+
+
+# --- `harness eval` ---------------------------------------------------------------------------
+
+CLI_QRELS = "q1 0 d1 1\nq1 0 d2 0\nq2 0 d3 2\nq3 0 d4 1\n"
+# q1: d2 (non-relevant) above d1. q2: d3 and d9 tie, d9 ranks first (doc id descending).
+# q3 has no results; q9 is not judged.
+CLI_RUN = ("q1 Q0 d2 1 2.0 t\nq1 Q0 d1 2 1.0 t\nq2 Q0 d3 1 1.0 t\nq2 Q0 d9 2 1.0 t\n"
+           "q9 Q0 d1 1 5.0 t\n")
+
+
+def run_eval(tmp_path, *args, qrels=CLI_QRELS, run=CLI_RUN):
+    (tmp_path / "qrels.txt").write_text(qrels)
+    (tmp_path / "run.trec").write_text(run)
+    return CliRunner().invoke(eval_command, ["--qrels", str(tmp_path / "qrels.txt"),
+                                             "--run", str(tmp_path / "run.trec"), *args])
+
+
+def test_eval_cli_prints_means_over_all_judged_queries(tmp_path):
+    result = run_eval(tmp_path, "--measures", "RR@10", "-m", "P@10")
+    assert result.exit_code == 0, result.output
+    # RR@10: q1 1/2, q2 1/2 (d3 second after the tie), q3 0 -> 1/3. P@10: (0.1 + 0.1 + 0) / 3.
+    assert result.stdout.splitlines() == [
+        "measure  value",
+        "RR@10    0.3333",
+        "P@10     0.0667",
+        "judged queries: 3, without results (scored 0): 1, unjudged in run (ignored): 1",
+    ]
+    assert "warning: 1 run queries have no judgments" in result.stderr
+
+
+def test_eval_cli_per_query_rows_and_default_measures(tmp_path):
+    result = run_eval(tmp_path, "--per-query", "--digits", "6")
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[0] == ["measure", "query", "value"]
+    assert [row[0] for row in lines[1:-1:4]] == ["nDCG@10", "RR@10", "R@100", "R@1000",
+                                                 "AP@100", "P@10"]
+    assert lines[5:9] == [["RR@10", "q1", "0.500000"], ["RR@10", "q2", "0.500000"],
+                          ["RR@10", "q3", "0.000000"], ["RR@10", "all", "0.333333"]]
+
+
+@pytest.mark.parametrize("args, run, message", [
+    (["-m", "ndcg@10"], CLI_RUN, "error: invalid measure 'ndcg@10'"),
+    ([], "q1 Q0 d1 1 nan t\n", "run.trec:1: score 'nan' is not finite"),
+])
+def test_eval_cli_reports_errors_without_traceback(tmp_path, args, run, message):
+    result = run_eval(tmp_path, *args, run=run)
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+def test_eval_cli_bad_qrels_names_file_and_line(tmp_path):
+    result = run_eval(tmp_path, qrels="q1 0 d1 1\nq1 0 d2 0.5\n")
+    assert result.exit_code == 1
+    assert "qrels.txt:2: grade '0.5' is not an integer" in result.stderr
