@@ -1,0 +1,1 @@
+"""ANN backends (flat, ivf, hnsw, annoy) and the build x search sweep that measures them."""

@@ -1,0 +1,43 @@
+"""`flat`: exact inner-product search with faiss IndexFlatIP (cosine on normalised vectors)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..context import RunContext
+from ..registry import register
+from .base import ANNParams, check_search_params
+from .faiss_io import faiss_nbytes
+
+
+class FlatParams(ANNParams):
+    """Exact search has no parameters."""
+
+
+@register("ann", "flat", params=FlatParams, requires=("faiss",), install_hint="pip install faiss-cpu")
+class FlatIndex:
+    """Exact inner-product search (faiss IndexFlatIP)."""
+
+    name = "flat"
+
+    def __init__(self, params: FlatParams, context: RunContext):
+        import faiss
+        self._faiss = faiss
+        self.params = params
+        self.threads = context.threads
+        self._index = None
+
+    def build(self, X: np.ndarray) -> None:
+        self._faiss.omp_set_num_threads(self.threads)
+        self._index = self._faiss.IndexFlatIP(X.shape[1])
+        self._index.add(np.ascontiguousarray(X, dtype=np.float32))
+
+    def set_search_params(self, **params) -> None:
+        check_search_params(self.name, FlatParams, params)
+
+    def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # faiss pads with id -1 (score -FLT_MAX) when k exceeds the number of vectors.
+        scores, ids = self._index.search(Q, k)
+        return ids, scores
+
+    def nbytes(self) -> int:
+        return faiss_nbytes(self._index)
