@@ -7,12 +7,13 @@ from pathlib import Path
 from ..errors import HarnessError
 from ..types import Dataset
 from .beir import load_beir
-from .download import BEIR_MD5, default_base_url, default_cache_dir, download
+from .download import BEIR_MD5, default_base_url, default_cache_dir
 from .files import find_file, read_sha256sums, verify_sha256sums
 from .slice import slice_dataset
 
-__all__ = ["DatasetEntry", "bundled_dir", "download", "list_datasets", "load_beir", "load_dataset",
-           "slice_dataset"]
+# `download` stays a submodule (harness.datasets.download.download), not re-exported here, so that
+# `harness.datasets.download` always names the module.
+__all__ = ["DatasetEntry", "bundled_dir", "list_datasets", "load_beir", "load_dataset", "slice_dataset"]
 
 
 def bundled_dir() -> Path:
@@ -28,8 +29,11 @@ def _bundled() -> dict[str, Path]:
 
 
 def _downloaded(name: str) -> Path | None:
-    # Names may reach into a download, e.g. "cqadupstack/android".
-    folder = default_cache_dir() / name
+    # Names may reach into a download ("cqadupstack/android") but never out of the cache.
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    folder = default_cache_dir() / relative
     return folder if find_file(folder, "corpus.jsonl") else None
 
 
@@ -61,8 +65,10 @@ class DatasetEntry:
 
 
 def list_datasets() -> list[DatasetEntry]:
-    entries = [DatasetEntry(name, "bundled", str(folder)) for name, folder in _bundled().items()]
-    for name in sorted(BEIR_MD5):
+    """Every dataset `load_dataset` accepts by name, bundled first."""
+    bundled = _bundled()
+    entries = [DatasetEntry(name, "bundled", str(folder)) for name, folder in bundled.items()]
+    for name in sorted(set(BEIR_MD5) - set(bundled)):  # a bundled name always loads the bundled copy
         folder = default_cache_dir() / name
         if folder.is_dir():
             entries.append(DatasetEntry(name, "downloaded", str(folder)))

@@ -88,12 +88,18 @@ def _fetch(url: str, dest: Path, name: str) -> str:
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-    except (urllib.error.URLError, OSError) as exc:  # HTTPError, refused, DNS, timeout, reset
+    except urllib.error.HTTPError as exc:
+        raise HarnessError(f"download of {url} failed: HTTP {exc.code} {exc.reason}. "
+                           f"{_manual_hint(url, name)}") from None
+    except (urllib.error.URLError, OSError) as exc:  # refused, DNS, timeout, reset
         reason = getattr(exc, "reason", None) or exc
-        raise HarnessError(f"cannot reach {url}: {reason}. Offline? Download {url} yourself, "
-                           f"unzip it and pass the folder path (e.g. ./{name}) instead of the "
-                           "name") from None
+        raise HarnessError(f"cannot reach {url}: {reason}. Offline? {_manual_hint(url, name)}") from None
     return digest.hexdigest()
+
+
+def _manual_hint(url: str, name: str) -> str:
+    return (f"Download {url} yourself, unzip it and pass the folder path (e.g. ./{name}) "
+            "instead of the name")
 
 
 def _extract(zip_path: Path, root: Path, name: str, target: Path) -> None:

@@ -1,0 +1,64 @@
+"""`harness datasets list | download | info`: see, fetch and validate datasets."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+
+from ..errors import HarnessError
+from . import list_datasets, load_dataset
+from .download import download
+
+
+def _fail(exc: HarnessError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group("datasets")
+def datasets() -> None:
+    """Bundled, downloaded and downloadable datasets."""
+
+
+@datasets.command("list")
+def list_command() -> None:
+    """Every dataset usable by name, and where it is (or would come from)."""
+    entries = list_datasets()
+    width = max(len(e.name) for e in entries)
+    for entry in entries:
+        click.echo(f"{entry.name:<{width}}  {entry.status:<12}  {entry.location}")
+
+
+@datasets.command("download")
+@click.argument("name")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Where to put it (default: $HARNESS_DATA_DIR or ~/.cache/retrieval-harness/datasets).")
+def download_command(name: str, cache_dir: Optional[str]) -> None:
+    """Download the public BEIR dataset NAME, verify its checksum and unpack it into the cache."""
+    try:
+        folder = download(name, cache_dir=cache_dir)
+    except HarnessError as exc:
+        _fail(exc)
+    click.echo(str(folder))
+
+
+@datasets.command("info")
+@click.argument("name_or_path")
+@click.option("--split", default="test", show_default=True, help="Which qrels file to load.")
+def info_command(name_or_path: str, split: str) -> None:
+    """Load and validate NAME_OR_PATH; print its counts, checksums and warnings."""
+    try:
+        ds = load_dataset(name_or_path, split=split)
+    except HarnessError as exc:
+        _fail(exc)
+    click.echo(f"dataset: {ds.name}")
+    click.echo(f"split: {ds.split}")
+    for key, value in ds.stats.items():
+        click.echo(f"{key}: {value}")
+    click.echo("checksums (sha256 of decompressed content):")
+    for relative, digest in ds.checksums.items():
+        click.echo(f"  {digest}  {relative}")
+    click.echo(f"warnings: {len(ds.warnings)}")
+    for message in ds.warnings:
+        click.echo(f"  {message}")
