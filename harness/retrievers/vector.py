@@ -12,6 +12,8 @@ from pydantic import Field
 from .. import registry
 from ..context import RunContext
 from ..embedding_cache import EmbeddingCache
+from ..evaluation.timing import PeakRSSDelta
+from ..protocols import Serializable
 from ..hashing import stable_hash, texts_hash
 from ..registry import Params
 from ..types import Document, Run
@@ -36,15 +38,13 @@ def _build_index(spec: IndexSpec, vectors: np.ndarray, vectors_key: str, ctx: Ru
         return _last_index[key]
     plugin = registry.get("ann", spec.type)
     index = plugin.factory(plugin.params(**spec.build, **spec.search), ctx)
-    from ..evaluation.timing import PeakRSS
-    with PeakRSS() as rss:
+    with PeakRSSDelta() as rss:
         start = time.perf_counter_ns()
         index.build(np.ascontiguousarray(vectors, dtype=np.float32))
         seconds = (time.perf_counter_ns() - start) / 1e9
-    stats = {"wall_s": seconds, "peak_rss_delta_bytes": rss.delta}
-    nbytes = getattr(index, "nbytes", None)
-    if callable(nbytes):
-        stats["size_bytes"] = nbytes()
+    stats = {"ann_build_wall_s": seconds, "ann_peak_rss_delta_bytes": rss.delta_bytes}
+    if isinstance(index, Serializable):
+        stats["size_bytes"] = index.nbytes()
     _last_index.clear()
     _last_index[key] = (index, stats)
     return index, stats
@@ -94,7 +94,7 @@ class VectorRetriever:
         key, arrays = self.document_arrays(corpus)
         self._doc_ids = list(corpus)
         self._index, build_stats = _build_index(self.index_spec, arrays["vectors"], key, self.ctx)
-        self.stats.update({f"build_{k}": v for k, v in build_stats.items()})
+        self.stats.update(build_stats)
 
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         qids = list(queries)

@@ -1,0 +1,107 @@
+"""`harness run`: config → dataset → plan → results folder → summary table."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from .config import Config
+from .context import RunContext
+from .datasets import load_dataset
+from .datasets.slice import slice_dataset
+from .environment import environment, git_state
+from .evaluation.metrics import Evaluation, evaluate, parse_measures, validate_run
+from .hashing import stable_hash
+from .runner import PipelineResult, execute, make_context
+from .store import ResultsWriter
+from .types import Dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchmarkOutcome:
+    out_dir: Path
+    results: list[PipelineResult]
+    evaluations: dict[str, Evaluation]
+    ctx: RunContext
+    computed_nodes: list[str]
+
+
+def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
+    dataset = load_dataset(config.dataset.name, config.dataset.split)
+    if config.dataset.slice:
+        s = config.dataset.slice
+        dataset = slice_dataset(dataset, s.queries, s.extra_docs, s.seed)
+    if max_queries is not None:
+        dataset = dataset.subset(list(dataset.qrels)[:max_queries])
+    return dataset
+
+
+def default_out_dir(config: Config) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("results") / f"{config.name}-{stamp}"
+
+
+def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: Optional[int] = None,
+                  force: bool = False, cache_dir: Optional[Path] = None,
+                  progress: bool = True) -> BenchmarkOutcome:
+    started = time.time()
+    measures = parse_measures(config.measures)
+    dataset = prepare_dataset(config, max_queries)
+    dataset_key = stable_hash({"checksums": dataset.checksums, "split": dataset.split,
+                               "slice": config.dataset.slice and config.dataset.slice.model_dump(),
+                               "queries": list(dataset.qrels)})
+    ctx = make_context(config, cache_dir, dataset_key, progress)
+    out_dir = Path(out_dir) if out_dir else default_out_dir(config)
+    writer = ResultsWriter(out_dir)
+    writer.config(config)
+    log.info("dataset %s/%s: %d docs, %d judged queries -> %s", dataset.name, dataset.split,
+             len(dataset.corpus), len(dataset.qrels), out_dir)
+
+    results, executor = execute(config, dataset, ctx, out_dir, force)
+    evaluations: dict[str, Evaluation] = {}
+    timing_rows = []
+    runs = {}
+    pipelines_meta = {}
+    for res in results:
+        p = res.pipeline
+        meta = {"status": "failed" if res.error else "ok", "reason": res.error,
+                "kind": p.tolerance_class, "parent": p.parent,
+                "stages": [n.label for n in p.leaf.chain()]}
+        if res.run is not None:
+            try:
+                validate_run(res.run, p.name)
+                evaluations[p.name] = evaluate(dataset.qrels, res.run, measures)
+                meta["queries_without_results"] = evaluations[p.name].queries_without_results
+                meta["run_file"] = writer.run(p.name, res.run)
+                runs[p.name] = res.run
+                timing_rows += [(p.name, *row) for row in res.timings]
+            except Exception as exc:  # e.g. NaN scores: this pipeline fails, the others stand
+                evaluations.pop(p.name, None)
+                meta.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        pipelines_meta[p.name] = meta
+
+    writer.metrics(evaluations)
+    writer.timings(timing_rows)
+    writer.dataset_files(dataset, runs)
+    writer.metadata({
+        "run_name": out_dir.name,
+        "config_name": config.name,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": time.time() - started,
+        "config_hash": stable_hash(config.model_dump(mode="json")),
+        **git_state(Path(__file__).resolve().parent.parent),
+        "environment": environment(ctx.device, ctx.threads),
+        "dataset": {"name": dataset.name, "split": dataset.split, "checksums": dataset.checksums,
+                    "n_docs": len(dataset.corpus), "n_queries": len(dataset.qrels),
+                    "stats": dataset.stats, "warnings": dataset.warnings},
+        "measures": [str(m) for m in measures],
+        "latency_queries": len(executor.latency_qids),
+        "nodes": {"computed": len(executor.computed)},
+        "pipelines": pipelines_meta,
+    })
+    return BenchmarkOutcome(out_dir, results, evaluations, ctx, executor.computed)

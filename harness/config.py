@@ -1,0 +1,179 @@
+"""Typed benchmark config, validated before any work starts.
+
+Every error names the field path (e.g. `pipelines[2].retriever.k1`) and, where there is a fixed
+set, the allowed values. Plugin parameters are validated against the plugin's own model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import registry
+from .errors import ConfigError, HarnessError
+
+DEFAULT_MEASURES = ["nDCG@10", "RR@10", "R@100", "R@1000"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SliceSpec(_Strict):
+    """A deterministic slice: judged queries with their documents plus some random others."""
+
+    queries: int = Field(ge=1)
+    extra_docs: int = Field(0, ge=0)
+    seed: int = 0
+
+
+class DatasetSpec(_Strict):
+    name: str = Field(description="a bundled name (scifact, cloud-faq), a BEIR name, or a folder")
+    split: str = "test"
+    slice: Optional[SliceSpec] = None
+
+
+class StageSpec(BaseModel):
+    """`type` names a plugin; every other key is one of that plugin's parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    def plugin_params(self) -> Dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RerankSpec(StageSpec):
+    depth: Union[int, List[int]] = 100
+
+    def depths(self) -> List[int]:
+        return [self.depth] if isinstance(self.depth, int) else list(self.depth)
+
+
+class FuseSpec(StageSpec):
+    inputs: List[str] = Field(min_length=2, description="names of the pipelines to fuse")
+
+
+class PipelineSpec(_Strict):
+    name: str = Field(pattern=r"^[^\s]+$", description="no whitespace (it is a TREC run tag)")
+    retriever: Optional[StageSpec] = None
+    fuse: Optional[FuseSpec] = None
+    rerank: Optional[RerankSpec] = None
+    timeout_s: Optional[float] = Field(None, gt=0)
+    expect: Optional[Dict[str, float]] = None
+    tolerance: Optional[Dict[str, float]] = None
+
+    @model_validator(mode="after")
+    def _one_first_stage(self):
+        if (self.retriever is None) == (self.fuse is None):
+            raise ValueError("give exactly one of `retriever` or `fuse`")
+        return self
+
+
+class TimingSpec(_Strict):
+    latency_queries: int = Field(100, ge=0, description="queries timed one at a time (0 = skip)")
+    warmup: int = Field(5, ge=0)
+
+
+class Config(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    description: str = ""
+    dataset: DatasetSpec
+    measures: List[str] = Field(default_factory=lambda: list(DEFAULT_MEASURES))
+    k: int = Field(1000, ge=1, description="results kept per query by every first stage")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    threads: Optional[int] = Field(None, ge=1, description="default: all cores")
+    seed: int = 0
+    deterministic: bool = False
+    timing: TimingSpec = Field(default_factory=TimingSpec)
+    pipelines: List[PipelineSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names_and_inputs(self):
+        names = [p.name for p in self.pipelines]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"pipeline names must be unique; repeated: {', '.join(dupes)}")
+        for i, p in enumerate(self.pipelines):
+            if p.fuse:
+                unknown = [n for n in p.fuse.inputs if n not in names or n == p.name]
+                if unknown:
+                    raise ValueError(f"pipelines[{i}].fuse.inputs: unknown pipeline(s) "
+                                     f"{unknown}; defined: {names}")
+        return self
+
+
+def _loc(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _format(exc: ValidationError, prefix: str = "") -> List[str]:
+    lines = []
+    for err in exc.errors():
+        path = _loc(err["loc"])
+        path = f"{prefix}.{path}" if prefix and path else (prefix or path)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"{path or '<root>'}: {msg}")
+    return lines
+
+
+def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str]) -> None:
+    try:
+        plugin = registry.get(kind, spec.type)
+    except HarnessError as exc:
+        errors.append(f"{path}.type: {exc}")
+        return
+    allowed = ", ".join(plugin.params.model_fields) or "none"
+    try:
+        plugin.params(**spec.plugin_params())
+    except ValidationError as exc:
+        errors.extend(f"{line} (parameters of {kind} {spec.type!r}: {allowed})"
+                      for line in _format(exc, path))
+
+
+def validate(data: Any, source: str = "<config>") -> Config:
+    """Validate raw config data; raise one ConfigError listing every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a config is a YAML mapping, got {type(data).__name__}")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(_format(exc))) from None
+    errors: List[str] = []
+    from .evaluation.metrics import parse_measures
+    try:
+        parse_measures(config.measures)
+    except HarnessError as exc:
+        errors.append(f"measures: {exc}")
+    for i, p in enumerate(config.pipelines):
+        if p.retriever:
+            _check_plugin("retriever", p.retriever, f"pipelines[{i}].retriever", errors)
+        if p.fuse:
+            _check_plugin("fuser", p.fuse, f"pipelines[{i}].fuse", errors)
+        if p.rerank:
+            _check_plugin("reranker", p.rerank, f"pipelines[{i}].rerank", errors)
+    if errors:
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
+    return config
+
+
+def load(path: Union[str, Path]) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+    return validate(data, str(path))

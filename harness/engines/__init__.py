@@ -1,0 +1,1 @@
+"""Adapters for external engines whose setup needs care (the Lucene JVM)."""

@@ -1,0 +1,106 @@
+"""Compile a config into a plan: pipelines are chains of nodes, and nodes are shared.
+
+A node's key is a content hash of its stage spec and its inputs' keys (plus the dataset), so
+`bm25`, `bm25>>cross-encoder@50`, `bm25>>cross-encoder@100` and `rrf(bm25,dense)` all point at one
+BM25 node: it is computed once. The key is also the node's resume key in the results folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .config import Config, PipelineSpec, StageSpec
+from .hashing import stable_hash
+
+
+@dataclass(eq=False)
+class Node:
+    key: str
+    stage: str                     # first_stage | fusion | rerank
+    kind: str                      # plugin kind: retriever | fuser | reranker
+    spec: StageSpec
+    inputs: list["Node"] = field(default_factory=list)
+    depth: Optional[int] = None    # rerank depth
+    timeout_s: Optional[float] = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.spec.type}" + (f"@{self.depth}" if self.depth else "")
+
+    def chain(self) -> list["Node"]:
+        """Every node this one depends on, inputs first, each once."""
+        seen: dict[int, Node] = {}
+
+        def visit(node: Node) -> None:
+            for inp in node.inputs:
+                visit(inp)
+            seen.setdefault(id(node), node)
+
+        visit(self)
+        return list(seen.values())
+
+
+@dataclass
+class Pipeline:
+    name: str
+    leaf: Node
+    tolerance_class: str           # how a regression check compares it (see docs/regression.md)
+    parent: Optional[str] = None   # for a reranked pipeline, the pipeline it reranks
+    expect: Optional[dict] = None
+    tolerance: Optional[dict] = None
+
+
+def _kind_of(spec: PipelineSpec) -> str:
+    if spec.fuse:
+        return "fusion"
+    retriever = spec.retriever
+    params = retriever.plugin_params()
+    if retriever.type in ("bm25",):
+        return "lucene-bm25"
+    if retriever.type == "bm25s":
+        return "bm25s"
+    index = params.get("index") or {}
+    if retriever.type in ("dense", "dpr"):
+        return "exact-dense" if index.get("type", "flat") == "flat" else "ann"
+    return "model"
+
+
+class Planner:
+    def __init__(self, config: Config, dataset_key: str):
+        self.config = config
+        self.dataset_key = dataset_key
+        self._nodes: dict[str, Node] = {}
+
+    def _node(self, stage: str, kind: str, spec: StageSpec, inputs: list[Node],
+              depth: Optional[int] = None, timeout_s: Optional[float] = None) -> Node:
+        key = stable_hash({"dataset": self.dataset_key, "k": self.config.k, "stage": stage,
+                           "spec": spec.model_dump(exclude={"depth"}), "depth": depth,
+                           "inputs": [n.key for n in inputs]})
+        if key not in self._nodes:
+            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth, timeout_s)
+        return self._nodes[key]
+
+    def pipelines(self) -> list[Pipeline]:
+        by_name: dict[str, Node] = {}
+        out: list[Pipeline] = []
+        # Fusion inputs may be declared after the fusion pipeline: first stages go first.
+        ordered = sorted(self.config.pipelines, key=lambda p: p.fuse is not None)
+        for spec in ordered:
+            if spec.retriever:
+                first = self._node("first_stage", "retriever", spec.retriever, [],
+                                   timeout_s=spec.timeout_s)
+            else:
+                first = self._node("fusion", "fuser", spec.fuse,
+                                   [by_name[name] for name in spec.fuse.inputs],
+                                   timeout_s=spec.timeout_s)
+            by_name[spec.name] = first
+            kind = _kind_of(spec)
+            out.append(Pipeline(spec.name, first, kind, None, spec.expect, spec.tolerance))
+            if spec.rerank:
+                for depth in spec.rerank.depths():
+                    node = self._node("rerank", "reranker", spec.rerank, [first], depth,
+                                      spec.timeout_s)
+                    out.append(Pipeline(f"{spec.name}>>{spec.rerank.type}@{depth}", node,
+                                        "rerank", spec.name))
+        position = {p.name: i for i, p in enumerate(self.config.pipelines)}
+        return sorted(out, key=lambda p: (position[p.parent or p.name], p.parent is not None))

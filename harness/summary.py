@@ -1,0 +1,40 @@
+"""The compact table `harness run` prints at the end (values rounded for display only)."""
+from __future__ import annotations
+
+import click
+
+
+def _lookup(timings, stage: str, mode: str, stat: str):
+    for s, m, name, value in timings:
+        if (s, m, name) == (stage, mode, stat):
+            return value
+    return None
+
+
+def format_table(outcome) -> str:
+    measures = next(iter(outcome.evaluations.values())).aggregate.keys() if outcome.evaluations else []
+    header = ["pipeline", *measures, "p50 ms", "p95 ms", "batch q/s"]
+    rows = []
+    for res in outcome.results:
+        name = res.pipeline.name
+        if res.error:
+            rows.append([name, f"FAILED: {res.error[:60]}"])
+            continue
+        ev = outcome.evaluations.get(name)
+        p50 = _lookup(res.timings, "total", "single", "p50_ms")
+        p95 = _lookup(res.timings, "total", "single", "p95_ms")
+        qps = _lookup(res.timings, "total", "batch", "qps")
+        rows.append([name, *(f"{v:.4f}" for v in ev.aggregate.values()),
+                     "-" if p50 is None else f"{p50:.2f}", "-" if p95 is None else f"{p95:.2f}",
+                     "-" if qps is None else f"{qps:.1f}"])
+    widths = [max(len(str(r[i])) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def print_summary(outcome) -> None:
+    click.echo("")
+    click.echo(format_table(outcome))
+    click.echo(f"\nresults: {outcome.out_dir}")
