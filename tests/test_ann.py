@@ -39,3 +39,222 @@ def test_unknown_search_parameter_names_the_allowed_ones(tmp_path):
     index = make("flat", tmp_path)
     with pytest.raises(ConfigError, match=r"flat: unknown search parameter\(s\) ef; allowed: none"):
         index.set_search_params(ef=10)
+
+
+# -- backends -----------------------------------------------------------------------------------
+import harness.ann  # noqa: E402  (registers ivf, hnsw, annoy)
+from harness.ann.base import check_metric  # noqa: E402
+from harness.ann.recall import ann_recall, exact_neighbours, result_flags  # noqa: E402
+from harness.ann.sweep import expand_grid, parse_sweep, point_name, run_sweep  # noqa: E402
+from harness.ann.pareto import pareto_frontier, recall_qps_frontier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    """2000 x 32 unit vectors around 20 centres, and 50 queries near corpus points."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((20, 32))
+    X = centres[rng.integers(0, 20, 2000)] + 0.5 * rng.standard_normal((2000, 32))
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    Q = X[rng.choice(2000, 50, replace=False)] + 0.2 * rng.standard_normal((50, 32))
+    Q = np.ascontiguousarray(Q / np.linalg.norm(Q, axis=1, keepdims=True), dtype=np.float32)
+    return X, Q, exact_neighbours(X, Q, 10)
+
+
+@pytest.mark.parametrize("backend, params, bound", [
+    ("ivf", dict(nlist=20, nprobe=8), 0.95),
+    ("ivf", dict(nlist=20, nprobe=8, pq_m=8, nbits=6), 0.5),  # PQ codes are lossy by design
+    ("hnsw", dict(M=16, ef_construction=100, ef=100), 0.98),
+    ("hnsw", dict(space="cosine", ef=100), 0.98),
+    ("annoy", dict(n_trees=20, search_k=4000), 0.95),
+    ("annoy", dict(n_trees=20, search_k=4000, metric="angular"), 0.95),
+])
+def test_backend_recall_at_a_generous_point(tmp_path, clustered, backend, params, bound):
+    X, Q, (exact_ids, exact_scores) = clustered
+    index = make(backend, tmp_path, **params)
+    index.build(X)
+    ids, scores = index.search(Q, 10)
+    assert ids.shape == scores.shape == (50, 10) and ids.dtype == np.int64
+    assert ann_recall(ids, X, Q, exact_ids, exact_scores, 10).mean() >= bound
+    assert result_flags(ids, 10) == {"short": 0, "too_many": 0, "duplicates": 0}
+    if backend != "ivf" or "pq_m" not in params:  # exact distances: scores are similarities
+        sims = np.einsum("qd,qkd->qk", Q, X[ids])
+        np.testing.assert_allclose(scores, sims, atol=1e-4)
+    assert index.nbytes() > 0
+
+
+def test_search_params_change_results_without_rebuild(tmp_path, clustered):
+    X, Q, (exact_ids, exact_scores) = clustered
+    index = make("ivf", tmp_path, nlist=40, nprobe=1)
+    index.build(X)
+    low = ann_recall(index.search(Q, 10)[0], X, Q, exact_ids, exact_scores, 10).mean()
+    index.set_search_params(nprobe=40)
+    full = ann_recall(index.search(Q, 10)[0], X, Q, exact_ids, exact_scores, 10).mean()
+    assert low < full == 1.0
+
+
+@pytest.mark.parametrize("backend", ["hnsw", "ivf", "annoy"])
+def test_unknown_search_parameter_is_a_config_error(tmp_path, clustered, backend):
+    index = make(backend, tmp_path)
+    allowed = {"hnsw": "ef", "ivf": "nprobe", "annoy": "search_k"}[backend]
+    with pytest.raises(ConfigError, match=f"unknown search parameter\\(s\\) nprob; allowed: {allowed}"):
+        index.set_search_params(nprob=3)
+
+
+def test_single_thread_hnsw_build_is_deterministic(tmp_path, clustered):
+    X, Q, _ = clustered
+    results = []
+    for _ in range(2):
+        plugin = registry.get("ann", "hnsw")
+        index = plugin.factory(plugin.params(M=8, ef_construction=40, ef=10, deterministic=True),
+                               RunContext(cache_dir=tmp_path, threads=2, seed=11))
+        index.build(X)
+        results.append(index.search(Q, 10))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_hnsw_pads_when_k_exceeds_the_corpus(tmp_path):
+    index = make("hnsw", tmp_path)
+    index.build(unit_vectors(3, 8, 0))
+    ids, scores = index.search(unit_vectors(2, 8, 1), 5)
+    assert (ids[:, 3:] == -1).all() and np.isneginf(scores[:, 3:]).all()
+    assert result_flags(ids, 5)["short"] == 2
+
+
+def test_metric_mismatch_is_refused():
+    hnsw, annoy = registry.get("ann", "hnsw").params, registry.get("ann", "annoy").params
+    with pytest.raises(ConfigError, match="ranks by cosine but the model's similarity is dot product"):
+        check_metric(annoy(metric="angular"), normalized=False, similarity="dot")
+    with pytest.raises(ConfigError, match="ranks by inner product but the model's similarity is cosine"):
+        check_metric(hnsw(space="ip"), normalized=False, similarity="cos")
+    check_metric(annoy(metric="angular"), normalized=True, similarity="dot")  # unit vectors: same ranking
+    check_metric(hnsw(space="cosine"), normalized=False, similarity="cos")
+
+
+def test_ivf_refuses_pq_m_not_dividing_the_dimension(tmp_path, clustered):
+    with pytest.raises(ConfigError, match="pq_m=5 must divide the dimension 32"):
+        make("ivf", tmp_path, nlist=4, pq_m=5).build(clustered[0])
+
+
+# -- recall and flags ---------------------------------------------------------------------------
+def test_recall_counts_a_neighbour_tied_with_the_kth():
+    # Docs 1 and 2 are identical, so either can be the 2nd exact neighbour of the query.
+    X = np.array([[1, 0], [0.6, 0.8], [0.6, 0.8], [0, 1]], dtype=np.float32)
+    Q = np.array([[1, 0]], dtype=np.float32)
+    exact_ids, exact_scores = exact_neighbours(X, Q, 2)
+    assert exact_ids.tolist() == [[0, 1]]
+    assert ann_recall(np.array([[0, 2]]), X, Q, exact_ids, exact_scores, 2).tolist() == [1.0]
+    assert ann_recall(np.array([[0, 3]]), X, Q, exact_ids, exact_scores, 2).tolist() == [0.5]
+
+
+def test_recall_counts_repeats_once_and_padding_never():
+    X = unit_vectors(50, 8, 0)
+    Q = unit_vectors(1, 8, 1)
+    exact_ids, exact_scores = exact_neighbours(X, Q, 3)
+    top = exact_ids[0]
+    assert ann_recall(np.array([[top[0], top[0], top[0]]]), X, Q, exact_ids, exact_scores, 3)[0] == pytest.approx(1 / 3)
+    assert ann_recall(np.array([[top[0], top[1], -1]]), X, Q, exact_ids, exact_scores, 3)[0] == pytest.approx(2 / 3)
+
+
+def test_exact_neighbours_chunked_matches_numpy():
+    X, Q = unit_vectors(1000, 16, 0), unit_vectors(7, 16, 1)
+    ids, scores = exact_neighbours(X, Q, 10, chunk=128)
+    sims = Q @ X.T
+    np.testing.assert_array_equal(ids, np.argsort(-sims, axis=1, kind="stable")[:, :10])
+    np.testing.assert_allclose(scores, np.sort(sims, axis=1)[:, ::-1][:, :10], rtol=1e-5)
+
+
+def test_result_flags_short_too_many_and_duplicates():
+    rows = [[1, 2, 3], [1, -1, -1], [4, 4, 5], [1, 2, 3, 4], [7, 7]]
+    assert result_flags(rows, 3) == {"short": 2, "too_many": 1, "duplicates": 2}
+
+
+# -- sweeps ---------------------------------------------------------------------------------------
+def test_expand_grid_scalars_and_lists():
+    assert expand_grid({"M": [16, 32], "ef_construction": 200}) == [
+        {"M": 16, "ef_construction": 200}, {"M": 32, "ef_construction": 200}]
+    assert expand_grid({}) == [{}]
+    with pytest.raises(ConfigError, match="'ef' has an empty list"):
+        expand_grid({"ef": []})
+
+
+def test_parse_sweep_and_point_names():
+    spec = parse_sweep({"type": "hnsw", "build": {"ef_construction": 200, "M": [16, 32]},
+                        "search": {"ef": [16, 64]}})
+    assert len(spec.build_points) == 2 and len(spec.search_points) == 2
+    assert point_name("hnsw", {"ef": 64, "ef_construction": 200, "M": 16}, "dense-minilm") == \
+        "dense-minilm/hnsw[M=16,efC=200,ef=64]"
+    assert point_name("flat", {}) == "flat"
+    with pytest.raises(ConfigError, match=r"index.search: unknown parameter\(s\) M for ann hnsw; allowed: ef"):
+        parse_sweep({"type": "hnsw", "search": {"M": 8}})
+    with pytest.raises(ConfigError, match="invalid ann hnsw point"):
+        parse_sweep({"type": "hnsw", "build": {"M": [16, 0]}})
+
+
+class CountingFlat:
+    """The flat backend, counting builds across instances."""
+
+    builds = 0
+
+    def __init__(self, params, context):
+        self.inner = registry.get("ann", "flat").factory(registry.get("ann", "flat").params(), context)
+        self.threads = context.threads
+
+    def build(self, X):
+        CountingFlat.builds += 1
+        self.inner.build(X)
+
+    def set_search_params(self, **params):
+        self.seen = params
+
+    def search(self, Q, k):
+        return self.inner.search(Q, k)
+
+
+def test_sweep_builds_once_per_build_point(tmp_path, clustered):
+    from harness.ann.base import ANNParams
+
+    class Params(ANNParams):
+        SEARCH_PARAMS = frozenset({"probe"})
+        size: int = 1
+        probe: int = 1
+
+    registry.register("ann", "counting-test", params=Params)(CountingFlat)
+    X, Q, (exact_ids, exact_scores) = clustered
+    CountingFlat.builds = 0
+    results = run_sweep("counting-test", expand_grid({"size": [1, 2]}), expand_grid({"probe": [1, 2, 3]}),
+                        X, Q, 10, exact_ids, exact_scores, RunContext(cache_dir=tmp_path, threads=1),
+                        latency_queries=5, warmup=1, prefix="dense")
+    assert CountingFlat.builds == 2 and len(results) == 6
+    assert [r.name for r in results[:2]] == ["dense/counting-test[size=1,probe=1]",
+                                             "dense/counting-test[size=1,probe=2]"]
+    for r in results:
+        assert r.status == "ok" and r.recall == 1.0 and r.latency.n_queries == 5
+        assert r.batch_qps > 0 and r.build_s > 0 and r.size_bytes is None
+        assert r.ids.shape == (50, 10) and r.flags["short"] == 0
+    stats = {(stage, mode, stat) for _, stage, mode, stat, _ in results[0].timing_rows()}
+    assert {("index", "build", "wall_s"), ("first_stage", "single", "p95_ms"),
+            ("first_stage", "batch", "qps"), ("first_stage", "batch", "threads")} <= stats
+    assert ("dense/counting-test[size=1,probe=1]", "ann_recall@10", 1.0) in results[0].metric_rows()
+    assert recall_qps_frontier(results)[0].single_qps == max(r.single_qps for r in results)
+
+
+def test_sweep_records_a_failing_build_point_and_goes_on(tmp_path, clustered):
+    X, Q, (exact_ids, exact_scores) = clustered
+    results = run_sweep("ivf", [{"nlist": 5000}, {"nlist": 10}], [{"nprobe": 10}], X, Q, 10,
+                        exact_ids, exact_scores, RunContext(cache_dir=tmp_path, threads=1),
+                        latency_queries=5, warmup=1)
+    assert [r.status for r in results] == ["failed", "ok"]
+    assert "nlist=5000 exceeds the 2000 vectors" in results[0].reason
+    assert results[1].recall == 1.0 and results[1].size_bytes > 0
+
+
+# -- pareto ---------------------------------------------------------------------------------------
+def test_pareto_frontier_max_max_and_max_min():
+    pts = [(0.9, 100), (0.95, 50), (0.8, 80), (0.99, 10), (0.95, 40), (float("nan"), 1000)]
+    assert pareto_frontier(pts, [(lambda p: p[0], "max"), (lambda p: p[1], "max")]) == \
+        [(0.99, 10), (0.95, 50), (0.9, 100)]
+    rows = [{"nDCG@10": 0.6, "p95_ms": 2.0}, {"nDCG@10": 0.64, "p95_ms": 5.0}, {"nDCG@10": 0.6, "p95_ms": 3.0}]
+    assert pareto_frontier(rows, [(lambda r: r["nDCG@10"], "max"), (lambda r: r["p95_ms"], "min")]) == \
+        rows[1::-1]

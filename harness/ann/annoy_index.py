@@ -1,0 +1,83 @@
+"""`annoy`: Spotify Annoy random-projection forests, metric dot or angular, seeded."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import ClassVar, Literal, Optional
+
+import numpy as np
+from pydantic import Field
+
+from ..context import RunContext
+from ..registry import register
+from .base import ANNParams, Similarity, check_search_params
+
+
+class AnnoyParams(ANNParams):
+    SEARCH_PARAMS: ClassVar[frozenset[str]] = frozenset({"search_k"})
+    ALIASES: ClassVar[dict[str, str]] = {"n_trees": "trees", "search_k": "sk"}
+
+    n_trees: int = Field(100, ge=1)
+    metric: Literal["dot", "angular"] = "dot"
+    threads: Optional[int] = Field(None, ge=1, description="build threads; None = run's")
+    search_k: int = Field(-1, ge=-1, description="nodes inspected; -1 = n_trees * k")
+
+    def index_similarity(self) -> Similarity:
+        return "cos" if self.metric == "angular" else "dot"
+
+
+@register("ann", "annoy", params=AnnoyParams, requires=("annoy",), install_hint="pip install annoy")
+class AnnoyIndexBackend:
+    """Annoy forest (dot product or angular)."""
+
+    name = "annoy"
+
+    def __init__(self, params: AnnoyParams, context: RunContext):
+        import annoy
+        self._annoy = annoy
+        self.params = params
+        self.build_threads = params.threads or context.threads
+        self.threads = 1  # Annoy has no batch query API: batches are a loop in one thread
+        self.seed = context.seed
+        self.cache_dir = Path(context.cache_dir)
+        self._index = None
+
+    def build(self, X: np.ndarray) -> None:
+        n, d = X.shape
+        index = self._annoy.AnnoyIndex(d, self.params.metric)
+        index.set_seed(self.seed)
+        for i in range(n):
+            index.add_item(i, X[i])
+        index.build(self.params.n_trees, n_jobs=self.build_threads)
+        self._index = index
+
+    def set_search_params(self, **params) -> None:
+        check_search_params(self.name, AnnoyParams, params)
+        self.params = self.params.model_copy(update=params)
+
+    def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.full((len(Q), k), -1, dtype=np.int64)
+        scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
+        query = self._index.get_nns_by_vector
+        search_k = self.params.search_k
+        for row, q in enumerate(Q):
+            found, dist = query(q, k, search_k, True)
+            ids[row, :len(found)] = found
+            scores[row, :len(found)] = dist
+        if self.params.metric == "angular":  # Annoy returns sqrt(2 - 2 cos); give back cos
+            valid = ids >= 0
+            scores[valid] = 1.0 - scores[valid] ** 2 / 2.0
+        return ids, scores
+
+    def nbytes(self) -> int:
+        # Annoy serialises only to a file. save() re-opens the index from that file by mmap; on
+        # POSIX the mapping stays valid after the unlink, so searches keep working.
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(suffix=".annoy", dir=self.cache_dir)
+        os.close(fd)
+        try:
+            self._index.save(path)
+            return os.path.getsize(path)
+        finally:
+            os.unlink(path)

@@ -1,0 +1,78 @@
+"""`hnsw`: hnswlib graphs; `deterministic` builds with one thread and a fixed seed."""
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Optional
+
+import numpy as np
+from pydantic import Field
+
+from ..context import RunContext
+from ..registry import register
+from .base import ANNParams, Similarity, check_search_params
+
+
+class HNSWParams(ANNParams):
+    SEARCH_PARAMS: ClassVar[frozenset[str]] = frozenset({"ef"})
+    ALIASES: ClassVar[dict[str, str]] = {"ef_construction": "efC", "deterministic": "det"}
+
+    M: int = Field(16, ge=2, description="graph degree")
+    ef_construction: int = Field(200, ge=1)
+    space: Literal["ip", "cosine"] = "ip"
+    threads: Optional[int] = Field(None, ge=1, description="build and batch threads; None = run's")
+    deterministic: bool = Field(False, description="single-thread build with a fixed seed")
+    ef: int = Field(64, ge=1, description="search candidate list size (at least k is used)")
+
+    def index_similarity(self) -> Similarity:
+        return "cos" if self.space == "cosine" else "dot"
+
+
+@register("ann", "hnsw", params=HNSWParams, requires=("hnswlib",), install_hint="pip install hnswlib")
+class HNSWIndex:
+    """hnswlib HNSW graph (inner product or cosine)."""
+
+    name = "hnsw"
+
+    def __init__(self, params: HNSWParams, context: RunContext):
+        import hnswlib
+        self._hnswlib = hnswlib
+        self.params = params
+        self.threads = params.threads or context.threads
+        self.seed = context.seed
+        self._index = None
+
+    def build(self, X: np.ndarray) -> None:
+        p = self.params
+        n, d = X.shape
+        index = self._hnswlib.Index(space=p.space, dim=d)
+        index.init_index(max_elements=n, M=p.M, ef_construction=p.ef_construction,
+                         random_seed=self.seed)
+        # With several threads, insertion order (hence the graph) depends on scheduling.
+        build_threads = 1 if p.deterministic else self.threads
+        for start in range(0, n, 100_000):  # chunks: a memory-mapped X is never copied whole
+            chunk = np.ascontiguousarray(X[start:start + 100_000], dtype=np.float32)
+            index.add_items(chunk, np.arange(start, start + len(chunk)), num_threads=build_threads)
+        index.set_num_threads(self.threads)
+        index.set_ef(p.ef)
+        self._index = index
+
+    def set_search_params(self, **params) -> None:
+        check_search_params(self.name, HNSWParams, params)
+        self.params = self.params.model_copy(update=params)
+        self._index.set_ef(self.params.ef)
+
+    def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        count = self._index.get_current_count()
+        if k <= count:
+            labels, distances = self._index.knn_query(Q, k)
+            # hnswlib distances are 1 - similarity; labels are uint64 row numbers.
+            return labels.view(np.int64), 1.0 - distances
+        # hnswlib refuses k > count: search what exists and pad like faiss does.
+        ids = np.full((len(Q), k), -1, dtype=np.int64)
+        scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
+        if count:
+            labels, distances = self._index.knn_query(Q, count)
+            ids[:, :count], scores[:, :count] = labels.view(np.int64), 1.0 - distances
+        return ids, scores
+
+    def nbytes(self) -> int:
+        return int(self._index.index_file_size())
