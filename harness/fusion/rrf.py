@@ -1,0 +1,43 @@
+"""`rrf`: Reciprocal Rank Fusion (Cormack et al., 2009): score(d) = sum_i w_i / (k + rank_i(d))."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from pydantic import Field, NonNegativeFloat, PositiveInt
+
+from ..context import RunContext
+from ..registry import Params, register
+from ..types import Run
+from .common import cut_ranking, per_run, query_ids, top
+
+
+class RRFParams(Params):
+    k: int = Field(60, ge=0, description="the rank constant; 60 as in the paper")
+    depth: Optional[Union[PositiveInt, list[PositiveInt]]] = Field(
+        None, description="use only each run's top `depth` (one value, or one per run); None = all")
+    weights: Optional[list[NonNegativeFloat]] = Field(None, description="one per run; None = 1 each")
+
+
+@register("fuser", "rrf", params=RRFParams)
+class RRFFuser:
+    """Reciprocal Rank Fusion of two or more runs; ranks come from (score desc, doc id desc)."""
+
+    def __init__(self, params: RRFParams, ctx: Optional[RunContext] = None):
+        self.params = params
+
+    def fuse(self, runs: list[Run], k: int) -> Run:
+        """The fused top `k` per query. Ranks are 1-based; a document absent from a run's top
+        `depth` gets nothing from that run. Each document's terms are added in run order, so the
+        scores are bit-for-bit the same whatever the order of the input dicts."""
+        if k < 1:
+            raise ValueError(f"output k must be >= 1, got {k}")
+        depths = per_run(self.params.depth, len(runs), "depth", None)
+        weights = per_run(self.params.weights, len(runs), "weights", 1.0)
+        fused: Run = {}
+        for qid in query_ids(runs):
+            scores: dict[str, float] = {}
+            for run, depth, weight in zip(runs, depths, weights):
+                for rank, (doc_id, _) in enumerate(cut_ranking(run, qid, depth), start=1):
+                    scores[doc_id] = scores.get(doc_id, 0.0) + weight / (self.params.k + rank)
+            fused[qid] = top(scores, k)
+        return fused
