@@ -1,0 +1,59 @@
+"""Deterministic plugins for runner tests: they count their calls, so tests can assert that a
+shared prefix runs once, and they can be told to fail or sleep at a known point."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Mapping
+
+from harness.registry import Params, register
+from harness.types import Document, Run, ranked
+
+CALLS: Counter = Counter()
+
+
+class FakeParams(Params):
+    fail: bool = False
+    sleep_s: float = 0.0
+
+
+@register("retriever", "fake-overlap", params=FakeParams)
+class OverlapRetriever:
+    """Scores documents by the number of query words they share."""
+
+    def __init__(self, params: FakeParams, ctx):
+        self.params = params
+
+    def index(self, corpus: Mapping[str, Document]) -> None:
+        CALLS["index"] += 1
+        self.docs = {d: set(doc.full_text.lower().split()) for d, doc in corpus.items()}
+
+    def search(self, queries: Mapping[str, str], k: int) -> Run:
+        CALLS["search"] += 1
+        if self.params.fail:
+            raise RuntimeError("fake retriever asked to fail")
+        time.sleep(self.params.sleep_s)
+        run = {}
+        for qid, text in queries.items():
+            words = set(text.lower().split())
+            scores = {d: float(len(words & w)) for d, w in self.docs.items()}
+            run[qid] = dict(ranked({d: s for d, s in scores.items() if s > 0})[:k])
+        return run
+
+
+@register("reranker", "fake-shortest")
+class ShortestFirstReranker:
+    """Reranks the top `depth` by shorter document id first; counts its calls."""
+
+    def __init__(self, params: Params, ctx):
+        CALLS["reranker_init"] += 1
+
+    def rerank(self, queries, corpus, run: Run, depth: int) -> Run:
+        CALLS["rerank"] += 1
+        out = {}
+        for qid, docs in run.items():
+            order = [d for d, _ in ranked(docs)]
+            head = sorted(order[:depth], key=lambda d: (len(d), d))
+            tail = order[depth:]
+            out[qid] = {d: float(len(order) - i) for i, d in enumerate(head + tail)}
+        return out

@@ -1,0 +1,83 @@
+import pytest
+
+from harness import config as config_mod
+from harness.errors import ConfigError
+
+
+def base(**over):
+    data = {"name": "t", "dataset": {"name": "scifact"},
+            "pipelines": [{"name": "bm25s", "retriever": {"type": "bm25s"}}]}
+    data.update(over)
+    return data
+
+
+def test_valid_config_fills_defaults():
+    cfg = config_mod.validate(base())
+    assert cfg.k == 1000 and cfg.measures == ["nDCG@10", "RR@10", "R@100", "R@1000"]
+    assert cfg.dataset.split == "test"
+
+
+def test_plugin_parameter_error_names_field_path_and_allowed_values():
+    data = base(pipelines=[{"name": "a", "retriever": {"type": "bm25s", "k1": "high"}}])
+    with pytest.raises(ConfigError) as err:
+        config_mod.validate(data, "cfg.yaml")
+    msg = str(err.value)
+    assert "cfg.yaml" in msg and "pipelines[0].retriever.k1" in msg
+    assert "method, k1, b, stemmer, stopwords" in msg
+
+
+def test_unknown_plugin_parameter_is_an_error():
+    data = base(pipelines=[{"name": "a", "retriever": {"type": "bm25s", "k_1": 1.0}}])
+    with pytest.raises(ConfigError, match=r"pipelines\[0\]\.retriever\.k_1: unknown field"):
+        config_mod.validate(data)
+
+
+def test_unknown_plugin_names_choices():
+    data = base(pipelines=[{"name": "a", "retriever": {"type": "splade"}}])
+    with pytest.raises(ConfigError, match=r"unknown retriever 'splade'; choices: .*bm25s"):
+        config_mod.validate(data)
+
+
+def test_enum_error_lists_allowed_values():
+    with pytest.raises(ConfigError, match=r"device: Input should be 'cpu', 'cuda' or 'auto'"):
+        config_mod.validate(base(device="gpu"))
+
+
+def test_unknown_top_level_field_and_bad_measure():
+    with pytest.raises(ConfigError, match=r"pipeline: unknown field"):
+        config_mod.validate(base(pipeline=[]))
+    with pytest.raises(ConfigError, match=r"measures: .*nDCG@ten"):
+        config_mod.validate(base(measures=["nDCG@ten"]))
+
+
+def test_duplicate_names_and_unknown_fusion_inputs():
+    two = [{"name": "a", "retriever": {"type": "bm25s"}}, {"name": "a", "retriever": {"type": "bm25s"}}]
+    with pytest.raises(ConfigError, match="repeated: a"):
+        config_mod.validate(base(pipelines=two))
+    fused = [{"name": "a", "retriever": {"type": "bm25s"}},
+             {"name": "f", "fuse": {"type": "rrf", "inputs": ["a", "zzz"]}}]
+    with pytest.raises(ConfigError, match=r"fuse.inputs: unknown pipeline\(s\) \['zzz'\]"):
+        config_mod.validate(base(pipelines=fused))
+
+
+def test_pipeline_needs_exactly_one_first_stage():
+    with pytest.raises(ConfigError, match="exactly one of `retriever` or `fuse`"):
+        config_mod.validate(base(pipelines=[{"name": "a"}]))
+
+
+def test_yaml_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: t\npipelines: [\n  - {name: a\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: YAML syntax error"):
+        config_mod.load(path)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        config_mod.load(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+    configs = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        if path.name != "ann-scaling.yaml":  # not a pipeline config: read by benchmarks/ann_scaling.py
+            config_mod.load(path)

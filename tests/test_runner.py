@@ -1,0 +1,121 @@
+import json
+
+import pytest
+import yaml
+
+import fake_plugins  # noqa: F401  (registers the fake plugins)
+from fake_plugins import CALLS
+from harness import config as config_mod
+from harness.benchmark import run_benchmark
+from harness.evaluation.metrics import evaluate, parse_measures
+from harness.trec import read_run
+
+
+@pytest.fixture
+def tiny_beir(tmp_path):
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {"d1": "red apples and green pears", "d2": "green tea leaves", "d3": "red wine grapes",
+            "d4": "apple pie recipe with red apples", "d5": "pears poached in red wine"}
+    with open(folder / "corpus.jsonl", "w") as fh:
+        for d, text in docs.items():
+            fh.write(json.dumps({"_id": d, "title": "", "text": text}) + "\n")
+    queries = {"q1": "red apples", "q2": "green pears", "q3": "red wine", "q4": "zzz unmatched"}
+    with open(folder / "queries.jsonl", "w") as fh:
+        for q, text in queries.items():
+            fh.write(json.dumps({"_id": q, "text": text}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td4\t1\nq1\td1\t1\nq2\td1\t1\nq3\td5\t2\nq3\td3\t1\nq4\td2\t1\n")
+    return folder
+
+
+def make_config(folder, pipelines, **over):
+    data = {"name": "t", "dataset": {"name": str(folder)}, "k": 10,
+            "measures": ["nDCG@10", "RR@10", "R@100"],
+            "timing": {"latency_queries": 3, "warmup": 1}, "pipelines": pipelines, **over}
+    return config_mod.validate(data)
+
+
+def test_shared_prefix_computed_once_and_results_layout(tiny_beir, tmp_path):
+    CALLS.clear()
+    cfg = make_config(tiny_beir, [
+        {"name": "overlap", "retriever": {"type": "fake-overlap"},
+         "rerank": {"type": "fake-shortest", "depth": [1, 2, 3]}}])
+    out = run_benchmark(cfg, tmp_path / "out", progress=False)
+    names = [r.pipeline.name for r in out.results]
+    assert names == ["overlap", "overlap>>fake-shortest@1", "overlap>>fake-shortest@2",
+                     "overlap>>fake-shortest@3"]
+    assert CALLS["index"] == 1          # first stage indexed once for all four pipelines
+    assert CALLS["reranker_init"] == 1  # one reranker instance serves every depth
+    for name in ("config.yaml", "metadata.json", "metrics.csv", "per_query.csv", "timings.csv"):
+        assert (out.out_dir / name).exists()
+    meta = json.loads((out.out_dir / "metadata.json").read_text())
+    assert meta["pipelines"]["overlap>>fake-shortest@2"]["parent"] == "overlap"
+    assert meta["pipelines"]["overlap"]["queries_without_results"] == 1  # q4 matches nothing
+    # metrics.csv equals an independent evaluation of the written run file
+    run = read_run(out.out_dir / meta["pipelines"]["overlap"]["run_file"])
+    from harness.datasets import load_dataset
+    expected = evaluate(load_dataset(str(tiny_beir)).qrels, run, parse_measures(cfg.measures))
+    rows = (out.out_dir / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "pipeline,measure,value"
+    got = {r.split(",")[1]: float(r.split(",")[2]) for r in rows[1:] if r.startswith("overlap,")}
+    assert got == expected.aggregate
+    timings = (out.out_dir / "timings.csv").read_text()
+    assert "overlap,total,single,p95_ms," in timings and "overlap,first_stage,batch,qps," in timings
+    assert "overlap>>fake-shortest@2,rerank,single,n_queries,3" in timings
+
+
+def test_failed_pipeline_is_recorded_and_others_finish(tiny_beir, tmp_path):
+    cfg = make_config(tiny_beir, [
+        {"name": "good", "retriever": {"type": "fake-overlap"}},
+        {"name": "bad", "retriever": {"type": "fake-overlap", "fail": True},
+         "rerank": {"type": "fake-shortest", "depth": 2}}])
+    out = run_benchmark(cfg, tmp_path / "out", progress=False)
+    meta = json.loads((out.out_dir / "metadata.json").read_text())
+    assert meta["pipelines"]["good"]["status"] == "ok"
+    for name in ("bad", "bad>>fake-shortest@2"):
+        assert meta["pipelines"][name]["status"] == "failed"
+        assert "fake retriever asked to fail" in meta["pipelines"][name]["reason"]
+    assert "bad" not in (out.out_dir / "metrics.csv").read_text()
+
+
+def test_rerun_resumes_every_node_and_gives_identical_metrics(tiny_beir, tmp_path):
+    cfg = make_config(tiny_beir, [{"name": "overlap", "retriever": {"type": "fake-overlap"},
+                                   "rerank": {"type": "fake-shortest", "depth": 2}}])
+    first = run_benchmark(cfg, tmp_path / "out", progress=False)
+    metrics = (first.out_dir / "metrics.csv").read_bytes()
+    assert len(first.computed_nodes) == 2
+    CALLS.clear()
+    second = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert second.computed_nodes == [] and CALLS["search"] == 0
+    assert (second.out_dir / "metrics.csv").read_bytes() == metrics
+    forced = run_benchmark(cfg, tmp_path / "out", force=True, progress=False)
+    assert len(forced.computed_nodes) == 2
+
+
+def test_corrupt_saved_node_is_recomputed(tiny_beir, tmp_path):
+    cfg = make_config(tiny_beir, [{"name": "overlap", "retriever": {"type": "fake-overlap"}}])
+    first = run_benchmark(cfg, tmp_path / "out", progress=False)
+    (trec,) = (first.out_dir / "nodes").glob("*.trec")
+    trec.write_text(trec.read_text()[:-20])  # truncated, as a kill mid-write would leave it
+    second = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert len(second.computed_nodes) == 1
+    assert (second.out_dir / "metrics.csv").read_bytes() == (first.out_dir / "metrics.csv").read_bytes()
+
+
+def test_cli_run_prints_table_and_written_config_round_trips(tiny_beir, tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "name": "t", "dataset": {"name": str(tiny_beir)}, "k": 10,
+        "pipelines": [{"name": "bm25s", "retriever": {"type": "bm25s", "stemmer": None}}]}))
+    result = CliRunner().invoke(cli, ["run", str(cfg_path), "--out", str(tmp_path / "o"), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "nDCG@10" in result.output and "bm25s" in result.output
+    config_mod.load(tmp_path / "o" / "config.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: t\ndataset: {name: scifact}\npipelines: [{name: x, retriever: {type: nope}}]\n")
+    result = CliRunner().invoke(cli, ["run", str(bad)])
+    assert result.exit_code == 1 and "unknown retriever 'nope'" in result.output
