@@ -1,0 +1,231 @@
+import math
+import random
+import warnings
+
+import pytest
+
+from harness import registry
+from harness.context import RunContext
+from harness.errors import DataError, HarnessError, ModelUnavailableError
+from harness.evaluation.metrics import evaluate, parse_measures
+from harness.protocols import Reranker
+from harness.rerankers import NeedsQrels, OracleReranker, below_depth_scores, rerank_run
+from harness.types import Document, ranked
+
+from tiny_models import tiny_bert_classifier
+
+
+def order(docs):
+    return [doc_id for doc_id, _ in ranked(docs)]
+
+
+# ---- shared mechanics ---------------------------------------------------------------------------
+
+def test_rerank_run_puts_reranked_first_and_keeps_the_rest_in_order():
+    # Original trec_eval order: e (9), d (5), c (5), b (5), a (1) -- c/b/d tie, broken by id desc.
+    run = {"q": {"a": 1.0, "b": 5.0, "c": 5.0, "d": 5.0, "e": 9.0}}
+    new = {"e": 0.1, "d": 0.3, "c": 0.2}
+    out = rerank_run(run, 3, lambda pairs: [new[d] for _, d in pairs])["q"]
+    assert order(out) == ["d", "c", "e", "b", "a"]
+    assert {d: out[d] for d in new} == new  # the scorer's scores are kept
+    assert min(new.values()) > out["b"] > out["a"]
+
+
+def test_rerank_run_depth_beyond_the_list_and_empty_queries():
+    run = {"q1": {"a": 2.0, "b": 1.0}, "q2": {}}
+    out = rerank_run(run, 100, lambda pairs: [1.0 if d == "b" else 0.0 for _, d in pairs])
+    assert out == {"q1": {"b": 1.0, "a": 0.0}, "q2": {}}
+
+
+def test_rerank_run_scores_all_queries_in_one_call():
+    run = {f"q{i}": {f"d{j}": float(j) for j in range(5)} for i in range(3)}
+    calls = []
+    rerank_run(run, 2, lambda pairs: calls.append(list(pairs)) or [0.0] * len(pairs))
+    assert len(calls) == 1
+    assert calls[0] == [(q, d) for q in ("q0", "q1", "q2") for d in ("d4", "d3")]
+
+
+def test_below_depth_scores_stay_distinct_at_any_magnitude():
+    for lowest in (0.0, -3.5, 1e20, -1e20, 1e-30):
+        scores = below_depth_scores(lowest, 1000)
+        assert all(a > b for a, b in zip([lowest] + scores, scores))
+
+
+def test_rerank_run_rejects_bad_input():
+    run = {"q": {"a": 1.0}}
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        rerank_run(run, 0, lambda pairs: [0.0] * len(pairs))
+    with pytest.raises(DataError, match="query 'q', doc 'a'.*nan"):
+        rerank_run(run, 1, lambda pairs: [float("nan")])
+    with pytest.raises(HarnessError, match="2 scores for 1 pairs"):
+        rerank_run(run, 1, lambda pairs: [0.0, 1.0])
+
+
+# ---- oracle ------------------------------------------------------------------------------------
+
+def dcg(gains):
+    return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+
+
+def ideal_ndcg10_with_top(run, qrels, depth):
+    """By hand: the best nDCG@10 reachable by reordering only each query's top `depth`."""
+    values = []
+    for qid, grades in qrels.items():
+        gains = [grades.get(d, 0) for d in order(run.get(qid, {}))]
+        best = sorted(gains[:depth], reverse=True) + gains[depth:]
+        idcg = dcg(sorted((g for g in grades.values() if g > 0), reverse=True)[:10])
+        values.append(dcg(best[:10]) / idcg)
+    return sum(values) / len(values)
+
+
+@pytest.fixture(scope="module")
+def oracle_case():
+    rng = random.Random(11)
+    corpus = {f"d{j}": Document(f"d{j}", "", f"text {j}") for j in range(200)}
+    run, qrels = {}, {}
+    for i in range(8):
+        docs = rng.sample(sorted(corpus), 60)
+        run[f"q{i}"] = {d: float(rng.randint(0, 20)) for d in docs}  # ties on purpose
+        judged = rng.sample(docs, 12) + rng.sample(sorted(corpus), 4)  # some never retrieved
+        qrels[f"q{i}"] = {d: rng.choice([0, 1, 1, 2, 3]) for d in judged}
+        qrels[f"q{i}"][docs[0]] = 2  # at least one relevant document per query
+    queries = {qid: f"query {qid}" for qid in run}
+    return queries, corpus, run, qrels
+
+
+@pytest.mark.parametrize("depth", [1, 3, 5, 10, 20, 60, 100])
+def test_oracle_reaches_the_ideal_at_each_depth(oracle_case, depth):
+    queries, corpus, run, qrels = oracle_case
+    oracle = registry.get("reranker", "oracle").factory(None, RunContext())
+    assert isinstance(oracle, NeedsQrels) and isinstance(oracle, Reranker)
+    oracle.set_qrels(qrels)
+    out = oracle.rerank(queries, corpus, run, depth)
+    got = evaluate(qrels, out, parse_measures(["nDCG@10"])).aggregate["nDCG@10"]
+    assert got == pytest.approx(ideal_ndcg10_with_top(run, qrels, depth), abs=1e-12)
+    for qid in run:  # below the depth: the first stage's order, unchanged
+        assert order(out[qid])[depth:] == order(run[qid])[depth:]
+        assert set(out[qid]) == set(run[qid])
+
+
+def test_oracle_gains_over_the_first_stage_and_grows_with_depth(oracle_case):
+    queries, corpus, run, qrels = oracle_case
+    oracle = OracleReranker()
+    oracle.set_qrels(qrels)
+    measure = parse_measures(["nDCG@10"])
+    first = evaluate(qrels, run, measure).aggregate["nDCG@10"]
+    by_depth = [evaluate(qrels, oracle.rerank(queries, corpus, run, d), measure).aggregate["nDCG@10"]
+                for d in (1, 5, 10, 60)]
+    assert by_depth == sorted(by_depth) and by_depth[-1] > first
+    unjudged = sum(d not in qrels[q] for q in run for d in run[q])
+    assert oracle.stats["pairs"] == 8 * 60 and oracle.stats["unjudged_pairs"] == unjudged > 0
+
+
+def test_oracle_without_qrels_and_unknown_inputs_fail(oracle_case):
+    queries, corpus, run, _ = oracle_case
+    with pytest.raises(HarnessError, match="set_qrels"):
+        OracleReranker().rerank(queries, corpus, run, 5)
+    oracle = OracleReranker()
+    oracle.set_qrels({})
+    with pytest.raises(DataError, match="not in the corpus"):
+        oracle.rerank(queries, corpus, {"q0": {"nope": 1.0}}, 5)
+    with pytest.raises(DataError, match="no text"):
+        oracle.rerank({}, corpus, run, 5)
+
+
+# ---- cross-encoder with a tiny BERT checkpoint ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_ce(tmp_path_factory):
+    return str(tiny_bert_classifier(tmp_path_factory.mktemp("models") / "tiny-ce", seed=3))
+
+
+@pytest.fixture(scope="module")
+def ce_data():
+    words = "cell protein gene cancer virus study results patients treatment effect data".split()
+    rng = random.Random(5)
+    corpus = {}
+    for j in range(30):
+        length = 60 if j % 7 == 0 else rng.randint(3, 8)  # docs d0, d7, d14, ... are long
+        corpus[f"d{j:02d}"] = Document(f"d{j:02d}", f"title {j}",
+                                       " ".join(rng.choice(words) for _ in range(length)))
+    queries = {f"q{i}": " ".join(rng.sample(words, 3)) for i in range(4)}
+    run = {qid: {d: float(30 - int(d[1:]) + 0.5 * i) for d in corpus} for i, qid in
+           enumerate(queries)}  # every query: d00 first, d29 last
+    return queries, corpus, run
+
+
+def make_ce(model, **params):
+    plugin = registry.get("reranker", "cross-encoder")
+    return plugin.factory(plugin.params(model=model, **params), RunContext(device="cpu"))
+
+
+def reference_logits(model_dir, pairs):
+    """Independent of the plugin: plain transformers, one pair at a time."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        return [float(model(**tokenizer(q, d, truncation=True, max_length=512,
+                                        return_tensors="pt")).logits[0, 0]) for q, d in pairs]
+
+
+def test_cross_encoder_reranks_by_the_model_logits(tiny_ce, ce_data):
+    queries, corpus, run = ce_data
+    depth = 10
+    ce = make_ce(tiny_ce, batch_size=4)
+    assert isinstance(ce, Reranker)
+    out = ce.rerank(queries, corpus, run, depth)
+    for qid in queries:
+        head = order(run[qid])[:depth]
+        expected = reference_logits(tiny_ce, [(queries[qid], corpus[d].full_text) for d in head])
+        assert [out[qid][d] for d in head] == pytest.approx(expected, abs=1e-4)
+        assert order(out[qid])[:depth] == order(dict(zip(head, expected)))
+        assert order(out[qid])[:depth] != head  # the model did change the order
+        assert order(out[qid])[depth:] == order(run[qid])[depth:]
+    assert ce.stats["pairs"] == 4 * depth and ce.stats["fp16"] is False
+    assert ce.rerank(queries, corpus, run, depth) == out  # deterministic, bit for bit
+
+
+def test_cross_encoder_batches_across_queries_without_changing_scores(tiny_ce, ce_data):
+    queries, corpus, run = ce_data
+    small = make_ce(tiny_ce, batch_size=3).rerank(queries, corpus, run, 5)  # batches span queries
+    large = make_ce(tiny_ce, batch_size=64).rerank(queries, corpus, run, 5)
+    for qid in queries:
+        assert order(small[qid]) == order(large[qid])
+        assert small[qid] == pytest.approx(large[qid], abs=1e-5)
+
+
+def test_cross_encoder_depth_larger_than_the_list(tiny_ce, ce_data):
+    queries, corpus, run = ce_data
+    short = {qid: dict(ranked(docs)[:6]) for qid, docs in run.items()}
+    out = make_ce(tiny_ce).rerank(queries, corpus, short, 50)
+    assert all(set(out[q]) == set(short[q]) for q in short)
+    assert out == make_ce(tiny_ce).rerank(queries, corpus, short, 6)
+
+
+def test_cross_encoder_counts_truncated_pairs(tiny_ce, ce_data):
+    queries, corpus, run = ce_data
+    ce = make_ce(tiny_ce, max_length=24)
+    ce.rerank(queries, corpus, run, 15)
+    # Within each query's top 15 (d00..d14) the long documents are d00, d07 and d14.
+    assert ce.stats["truncated_pairs"] == 4 * 3
+    assert ce.stats["max_length"] == 24 and ce.stats["longest_pair_tokens"] > 60
+
+
+def test_cross_encoder_fp16_on_cpu_is_ignored_with_a_warning(tiny_ce, ce_data):
+    queries, corpus, run = ce_data
+    with pytest.warns(UserWarning, match="fp16 is ignored on device 'cpu'"):
+        half = make_ce(tiny_ce, fp16=True)
+    assert half.stats == {} and half.fp16 is False
+    out = half.rerank(queries, corpus, run, 5)
+    assert half.stats["fp16"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning without fp16
+        assert out == make_ce(tiny_ce).rerank(queries, corpus, run, 5)
+
+
+def test_cross_encoder_unavailable_model_fails_before_loading(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailableError, match="'org/no-such-cross-encoder' is not available"):
+        make_ce("org/no-such-cross-encoder")
