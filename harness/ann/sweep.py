@@ -7,6 +7,8 @@ a scalar is one value, a list is a grid axis.
 from __future__ import annotations
 
 import itertools
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
@@ -114,11 +116,42 @@ class PointResult:
         if self.latency is not None:
             rows += [(self.name, "first_stage", "single", stat, float(v))
                      for stat, v in self.latency.as_stats().items()]
-            rows.append((self.name, "first_stage", "single", "qps", self.single_qps))
+            rows += [(self.name, "first_stage", "single", "qps", self.single_qps),
+                     (self.name, "first_stage", "single", "threads", 1.0)]
             rows += [(self.name, "first_stage", "batch", "wall_s", self.batch_s),
                      (self.name, "first_stage", "batch", "qps", self.batch_qps),
                      (self.name, "first_stage", "batch", "threads", float(self.batch_threads))]
         return rows
+
+
+@contextmanager
+def _faiss_threads(n: int):
+    faiss = sys.modules.get("faiss")  # only a run that loaded faiss has its threads to set
+    if faiss is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def measure_search(index, Q: np.ndarray, k: int, single_items: list[np.ndarray], warmup: int,
+                   result: PointResult) -> None:
+    """Single-query latency over `single_items` (after warm-up), then one batch call over Q
+    whose ids/scores are kept. The only code between the clock reads is index.search.
+
+    Single queries run with one engine thread (hnswlib and Annoy use one for a single query
+    anyway): faiss would otherwise wake an OpenMP team per query, whose barrier stalls on a
+    busy machine (seen: flat at 10k went from thousands to ~100 q/s with 2 threads under load).
+    """
+    with _faiss_threads(1):
+        result.latency = single_query_latency(lambda q: index.search(q, k), single_items,
+                                              warmup=warmup)
+    (result.ids, result.scores), result.batch_s, result.batch_qps = batch_throughput(
+        lambda qs: index.search(qs, k), Q)
 
 
 def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: list[dict[str, Any]],
@@ -166,14 +199,11 @@ def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: 
                                  peak_rss_delta_bytes=rss.delta_bytes, k=k)
             try:
                 index.set_search_params(**search)
-                result.latency = single_query_latency(lambda q: index.search(q, k), single_items,
-                                                      warmup=warmup)
-                (ids, scores), result.batch_s, result.batch_qps = batch_throughput(
-                    lambda qs: index.search(qs, k), Q)
+                measure_search(index, Q, k, single_items, warmup, result)
                 result.batch_threads = getattr(index, "threads", context.threads)
-                result.ids, result.scores = ids, scores
-                result.recall = float(ann_recall(ids, X, Q, exact_ids, exact_scores, k).mean())
-                result.flags = result_flags(ids, k)
+                result.recall = float(ann_recall(result.ids, X, Q, exact_ids, exact_scores,
+                                                 k).mean())
+                result.flags = result_flags(result.ids, k)
             except Exception as exc:
                 result.status, result.reason = "failed", f"search: {exc!r}"
             emit(result)
