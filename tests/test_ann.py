@@ -258,3 +258,25 @@ def test_pareto_frontier_max_max_and_max_min():
     rows = [{"nDCG@10": 0.6, "p95_ms": 2.0}, {"nDCG@10": 0.64, "p95_ms": 5.0}, {"nDCG@10": 0.6, "p95_ms": 3.0}]
     assert pareto_frontier(rows, [(lambda r: r["nDCG@10"], "max"), (lambda r: r["p95_ms"], "min")]) == \
         rows[1::-1]
+
+
+# -- synthetic vectors ------------------------------------------------------------------------------
+def test_synthetic_vectors_are_cached_memory_mapped_and_seeded(tmp_path, monkeypatch):
+    from harness.ann import synthetic
+    monkeypatch.setattr(synthetic, "CHUNK_ROWS", 64)  # several chunks on a tiny corpus
+    ctx = RunContext(cache_dir=tmp_path, seed=5)
+    X = synthetic.synthetic_vectors(ctx, 300, d=24, n_clusters=10)
+    assert isinstance(X, np.memmap) and X.mode == "r" and X.shape == (300, 24) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+    mtime = next((tmp_path / "synthetic").glob("corpus-*.npy")).stat().st_mtime_ns
+    again = synthetic.synthetic_vectors(ctx, 300, d=24, n_clusters=10)
+    assert next((tmp_path / "synthetic").glob("corpus-*.npy")).stat().st_mtime_ns == mtime
+    np.testing.assert_array_equal(X, again)
+    Q = synthetic.synthetic_vectors(ctx, 300, "queries", d=24, n_clusters=10)
+    other_seed = synthetic.synthetic_vectors(RunContext(cache_dir=tmp_path, seed=6), 300, d=24,
+                                             n_clusters=10)
+    assert not np.allclose(X, Q) and not np.allclose(X, other_seed)
+    # Clustered: a point's nearest other point is far closer than a random pair.
+    sims = X @ X.T
+    np.fill_diagonal(sims, -1)
+    assert sims.max(axis=1).mean() > 0.5 > abs(float(sims[np.triu_indices(300, 1)].mean()))
