@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +30,17 @@ class BenchmarkOutcome:
     evaluations: dict[str, Evaluation]
     ctx: RunContext
     computed_nodes: list[str]
+
+
+def with_extra(evaluation: Evaluation, extra: dict) -> Evaluation:
+    """Add a stage's own per-query measures (e.g. ann_recall@10), averaged like the others
+    over every judged query (a query the stage did not report scores 0)."""
+    for measure, values in extra.items():
+        per_query = {qid: float(values.get(qid, 0.0)) for qid in next(iter(
+            evaluation.per_query.values()))}
+        evaluation.per_query[measure] = per_query
+        evaluation.aggregate[measure] = math.fsum(per_query.values()) / len(per_query)
+    return evaluation
 
 
 def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
@@ -75,7 +87,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         if res.run is not None:
             try:
                 validate_run(res.run, p.name)
-                evaluations[p.name] = evaluate(dataset.qrels, res.run, measures)
+                evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures),
+                                                 res.extra)
                 meta["queries_without_results"] = evaluations[p.name].queries_without_results
                 meta["run_file"] = writer.run(p.name, res.run)
                 runs[p.name] = res.run

@@ -61,7 +61,9 @@ class PipelineSpec(_Strict):
     retriever: Optional[StageSpec] = None
     fuse: Optional[FuseSpec] = None
     rerank: Optional[RerankSpec] = None
-    timeout_s: Optional[float] = Field(None, gt=0)
+    timeout_s: Optional[float] = Field(None, gt=0, description="per config entry (with its "
+                                       "rerank depths / sweep points); default: the top-level one")
+    memory_cap_mb: Optional[int] = Field(None, ge=1)
     expect: Optional[Dict[str, float]] = None
     tolerance: Optional[Dict[str, float]] = None
 
@@ -87,6 +89,11 @@ class Config(_Strict):
     threads: Optional[int] = Field(None, ge=1, description="default: all cores")
     seed: int = 0
     deterministic: bool = False
+    isolation: Literal["process", "none"] = Field(
+        "process", description="process: each config entry runs in a forked worker, so a crash, "
+        "timeout or memory blow-up fails only that entry")
+    timeout_s: Optional[float] = Field(None, gt=0)
+    memory_cap_mb: Optional[int] = Field(None, ge=1)
     timing: TimingSpec = Field(default_factory=TimingSpec)
     pipelines: List[PipelineSpec] = Field(min_length=1)
 

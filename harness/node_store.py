@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +23,7 @@ class NodeRecord:
     label: str
     run: Run
     timings: list  # (mode, stat, value)
+    extra: dict = field(default_factory=dict)  # {measure: {qid: value}} from ExtraMeasures
 
 
 class NodeStore:
@@ -34,7 +35,7 @@ class NodeStore:
         write_run(run_path, record.run, "node")
         write_json(self.root / f"{record.key}.json",
                    {"key": record.key, "label": record.label, "run_sha256": sha256_file(run_path),
-                    "timings": [list(t) for t in record.timings]})
+                    "timings": [list(t) for t in record.timings], "extra": record.extra})
 
     def load(self, key: str) -> Optional[NodeRecord]:
         meta_path, run_path = self.root / f"{key}.json", self.root / f"{key}.trec"
@@ -45,7 +46,8 @@ class NodeStore:
             if meta.get("key") != key or sha256_file(run_path) != meta["run_sha256"]:
                 raise ValueError("content does not match its recorded hash")
             run = read_run(run_path) if run_path.stat().st_size else {}
-            return NodeRecord(key, meta["label"], run, [tuple(t) for t in meta["timings"]])
+            return NodeRecord(key, meta["label"], run, [tuple(t) for t in meta["timings"]],
+                              meta.get("extra", {}))
         except Exception as exc:
             log.warning("recomputing node %s: saved result unusable (%s)", key[:12], exc)
             return None

@@ -44,6 +44,7 @@ class Node:
 class Pipeline:
     name: str
     leaf: Node
+    group: str                     # the config entry it comes from: the unit of isolation
     tolerance_class: str           # how a regression check compares it (see docs/regression.md)
     parent: Optional[str] = None   # for a reranked pipeline, the pipeline it reranks
     expect: Optional[dict] = None
@@ -95,12 +96,13 @@ class Planner:
                                    timeout_s=spec.timeout_s)
             by_name[spec.name] = first
             kind = _kind_of(spec)
-            out.append(Pipeline(spec.name, first, kind, None, spec.expect, spec.tolerance))
+            out.append(Pipeline(spec.name, first, spec.name, kind, None, spec.expect,
+                                spec.tolerance))
             if spec.rerank:
                 for depth in spec.rerank.depths():
                     node = self._node("rerank", "reranker", spec.rerank, [first], depth,
                                       spec.timeout_s)
                     out.append(Pipeline(f"{spec.name}>>{spec.rerank.type}@{depth}", node,
-                                        "rerank", spec.name))
+                                        spec.name, "rerank", spec.name))
         position = {p.name: i for i, p in enumerate(self.config.pipelines)}
-        return sorted(out, key=lambda p: (position[p.parent or p.name], p.parent is not None))
+        return sorted(out, key=lambda p: (position[p.group], p.parent is not None))

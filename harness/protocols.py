@@ -55,3 +55,11 @@ class Serializable(Protocol):
     """Optional capability of an ANN index: its serialised size in bytes."""
 
     def nbytes(self) -> int: ...
+
+
+@runtime_checkable
+class ExtraMeasures(Protocol):
+    """Optional capability of a retriever: per-query measures of its own beside the qrels ones
+    (e.g. an ANN index's recall against exact search), `{measure: {qid: value}}`."""
+
+    def extra_measures(self, run: Run) -> dict[str, dict[str, float]]: ...

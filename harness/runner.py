@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from itertools import groupby
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,9 @@ from .context import RunContext
 from .evaluation.metrics import parse_measures
 from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_latency, time_call
 from .node_store import NodeRecord, NodeStore
+from .isolation import run_isolated
 from .plan import Node, Pipeline, Planner
+from .protocols import ExtraMeasures
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ class PipelineResult:
     run: Optional[Run] = None
     timings: list[tuple[str, str, str, float]] = field(default_factory=list)  # stage, mode, stat, v
     error: Optional[str] = None
-    stats: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # extra per-query measures, e.g. ann_recall@10
 
 
 class NodeFailed(Exception):
@@ -46,19 +49,20 @@ class Executor:
     """Runs nodes on demand, memoised by key, keeping live plugins for end-to-end latency."""
 
     def __init__(self, config: Config, dataset: Dataset, ctx: RunContext, store: NodeStore,
-                 force: bool = False):
+                 compute: bool = True):
         self.config = config
         self.dataset = dataset
         self.ctx = ctx
         self.store = store
-        self.force = force
+        self.compute = compute  # False: only load what a worker process saved
+        self.missing_reason = "not computed"
         self.queries = dataset.judged_queries()
         rng = np.random.default_rng(config.seed)
         qids = list(self.queries)
         self.latency_qids = [qids[i] for i in rng.permutation(len(qids))[:config.timing.latency_queries]]
         self._records: dict[str, NodeRecord] = {}
         self._plugins: dict[str, object] = {}
-        self._failures: dict[str, str] = {}
+        self.failures: dict[str, str] = {}
         self._index_stats: dict[str, dict] = {}
         self.computed: list[str] = []  # node keys computed (not resumed) in this run
 
@@ -86,22 +90,26 @@ class Executor:
 
     # -- nodes -------------------------------------------------------------------------------
     def record(self, node: Node) -> NodeRecord:
-        if node.key in self._failures:
-            raise NodeFailed(self._failures[node.key])
+        if node.key in self.failures:
+            raise NodeFailed(self.failures[node.key])
         if node.key in self._records:
             return self._records[node.key]
         inputs = [self.record(inp) for inp in node.inputs]
-        stored = None if self.force else self.store.load(node.key)
+        stored = self.store.load(node.key)
         if stored is not None:
-            log.info("resumed %s from %s", node.label, self.store.root)
+            if self.compute:
+                log.info("resumed %s from %s", node.label, self.store.root)
             self._records[node.key] = stored
             return stored
+        if not self.compute:
+            self.failures[node.key] = self.missing_reason
+            raise NodeFailed(self.missing_reason)
         try:
             rec = self._compute(node, [r.run for r in inputs])
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             log.error("%s failed: %s\n%s", node.label, reason, traceback.format_exc())
-            self._failures[node.key] = reason
+            self.failures[node.key] = reason
             raise NodeFailed(reason) from exc
         self.store.save(rec)
         self.computed.append(node.key)
@@ -115,12 +123,13 @@ class Executor:
         batch_fn, one_fn = self._calls(node, instance, input_runs)
         qids = list(self.queries)
         run, seconds, qps = batch_throughput(batch_fn, qids)
+        extra = instance.extra_measures(run) if isinstance(instance, ExtraMeasures) else {}
         timings += [("batch", "wall_s", seconds), ("batch", "qps", qps),
                     ("batch", "n_queries", len(qids)), ("batch", "threads", self.ctx.threads)]
         if self.latency_qids:
             lat = single_query_latency(one_fn, self.latency_qids, self.config.timing.warmup)
             timings += [("single", stat, v) for stat, v in lat.as_stats().items()]
-        return NodeRecord(node.key, node.label, run, timings)
+        return NodeRecord(node.key, node.label, run, timings, extra)
 
     def _calls(self, node: Node, instance, input_runs: list[Run]) -> tuple[Callable, Callable]:
         """(batch over qids, one qid) closures for the node's own stage, inputs precomputed."""
@@ -163,8 +172,13 @@ class Executor:
             stage = node.stage
             for mode, stat, value in rec.timings:
                 result.timings.append(("index" if mode == "build" else stage, mode, stat, value))
-        total = self._total_latency(pipeline)
+        try:
+            total = self._total_latency(pipeline)
+        except NodeFailed as exc:
+            result.run, result.error = None, str(exc)
+            return result
         result.timings += [("total", mode, stat, v) for mode, stat, v in total]
+        result.extra = records[-1].extra if len(chain) == 1 else {}
         return result
 
     def _total_latency(self, pipeline: Pipeline) -> list[tuple[str, str, float]]:
@@ -178,8 +192,10 @@ class Executor:
         if len(chain) == 1:  # one stage: its own single-query timings are the total
             return rows + [(m, s, v) for m, s, v in self._records[chain[0].key].timings
                            if m == "single"]
-        key = f"total:{pipeline.leaf.key}"
-        stored = None if self.force else self.store.load(key)
+        key = f"total-{pipeline.leaf.key}"
+        stored = self.store.load(key)
+        if stored is None and not self.compute:
+            raise NodeFailed(self.missing_reason)
         if stored is None:
             lat = single_query_latency(lambda q: self.end_to_end(pipeline.leaf, q),
                                        self.latency_qids, self.config.timing.warmup)
@@ -198,10 +214,52 @@ def make_context(config: Config, cache_dir: Optional[Path], dataset_key: str,
                       dataset_key=dataset_key, progress=progress)
 
 
+def _clear_nodes(store: NodeStore) -> None:
+    """--force: forget every saved node of this output folder before the run starts."""
+    import shutil
+    if store.root.exists():
+        trash = store.root.with_name(f".{store.root.name}.discarded")
+        shutil.rmtree(trash, ignore_errors=True)
+        store.root.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
 def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
             force: bool = False) -> tuple[list[PipelineResult], Executor]:
+    """Run every pipeline. With `isolation: process` each config entry (a pipeline with its
+    rerank depths or sweep points) runs in a forked worker under its timeout and memory cap;
+    the parent then reads what the worker saved, so a worker that dies loses only its group."""
     parse_measures(config.measures)
-    planner = Planner(config, ctx.dataset_key)
-    executor = Executor(config, dataset, ctx, NodeStore(out_dir / "nodes"), force)
-    results = [executor.run_pipeline(p) for p in planner.pipelines()]
-    return results, executor
+    pipelines = Planner(config, ctx.dataset_key).pipelines()
+    store = NodeStore(out_dir / "nodes")
+    if force:
+        _clear_nodes(store)
+    if config.isolation == "none":
+        executor = Executor(config, dataset, ctx, store)
+        return [executor.run_pipeline(p) for p in pipelines], executor
+    loader = Executor(config, dataset, ctx, store, compute=False)
+    specs = {p.name: p for p in config.pipelines}
+    results: list[PipelineResult] = []
+    for group_name, group in groupby(pipelines, key=lambda p: p.group):
+        group = list(group)
+        spec = specs[group_name]
+
+        def work(group=group):
+            worker = Executor(config, dataset, ctx, store)
+            for p in group:
+                worker.run_pipeline(p)
+            return worker.computed, worker.failures
+
+        cap_mb = spec.memory_cap_mb or config.memory_cap_mb
+        outcome = run_isolated(work, spec.timeout_s or config.timeout_s,
+                               cap_mb * 2**20 if cap_mb else None)
+        if outcome.failure is None:
+            computed, failures = outcome.value
+            loader.computed += computed
+            loader.failures.update(failures)
+            loader.missing_reason = "not computed"
+        else:
+            log.error("pipeline group %s failed: %s", group_name, outcome.failure)
+            loader.missing_reason = outcome.failure.splitlines()[0]
+        results += [loader.run_pipeline(p) for p in group]
+    return results, loader

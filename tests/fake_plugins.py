@@ -2,6 +2,8 @@
 shared prefix runs once, and they can be told to fail or sleep at a known point."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from typing import Mapping
@@ -15,6 +17,8 @@ CALLS: Counter = Counter()
 class FakeParams(Params):
     fail: bool = False
     sleep_s: float = 0.0
+    alloc_mb: int = 0          # touch this much memory while searching
+    crash: bool = False        # die abruptly (as a segfault or the OOM killer would)
 
 
 @register("retriever", "fake-overlap", params=FakeParams)
@@ -32,6 +36,10 @@ class OverlapRetriever:
         CALLS["search"] += 1
         if self.params.fail:
             raise RuntimeError("fake retriever asked to fail")
+        if self.params.crash:
+            os.kill(os.getpid(), signal.SIGKILL)
+        hog = bytearray(self.params.alloc_mb * 2**20)
+        hog[::4096] = b"x" * len(hog[::4096])  # touch every page so it is resident
         time.sleep(self.params.sleep_s)
         run = {}
         for qid, text in queries.items():

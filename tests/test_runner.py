@@ -29,10 +29,11 @@ def tiny_beir(tmp_path):
     return folder
 
 
-def make_config(folder, pipelines, **over):
+def make_config(folder, pipelines=(), **over):
     data = {"name": "t", "dataset": {"name": str(folder)}, "k": 10,
             "measures": ["nDCG@10", "RR@10", "R@100"],
-            "timing": {"latency_queries": 3, "warmup": 1}, "pipelines": pipelines, **over}
+            "timing": {"latency_queries": 3, "warmup": 1}, "pipelines": pipelines,
+            "isolation": "none", **over}
     return config_mod.validate(data)
 
 
@@ -65,11 +66,13 @@ def test_shared_prefix_computed_once_and_results_layout(tiny_beir, tmp_path):
     assert "overlap>>fake-shortest@2,rerank,single,n_queries,3" in timings
 
 
-def test_failed_pipeline_is_recorded_and_others_finish(tiny_beir, tmp_path):
-    cfg = make_config(tiny_beir, [
+@pytest.mark.parametrize("isolation", ["none", "process"])
+def test_failed_pipeline_is_recorded_and_others_finish(tiny_beir, tmp_path, isolation):
+    cfg = make_config(tiny_beir, isolation=isolation, pipelines=[
         {"name": "good", "retriever": {"type": "fake-overlap"}},
         {"name": "bad", "retriever": {"type": "fake-overlap", "fail": True},
          "rerank": {"type": "fake-shortest", "depth": 2}}])
+    assert cfg.isolation == isolation
     out = run_benchmark(cfg, tmp_path / "out", progress=False)
     meta = json.loads((out.out_dir / "metadata.json").read_text())
     assert meta["pipelines"]["good"]["status"] == "ok"
@@ -119,3 +122,20 @@ def test_cli_run_prints_table_and_written_config_round_trips(tiny_beir, tmp_path
     bad.write_text("name: t\ndataset: {name: scifact}\npipelines: [{name: x, retriever: {type: nope}}]\n")
     result = CliRunner().invoke(cli, ["run", str(bad)])
     assert result.exit_code == 1 and "unknown retriever 'nope'" in result.output
+
+
+def test_timeout_memory_cap_and_crash_fail_only_their_pipeline(tiny_beir, tmp_path):
+    cfg = make_config(tiny_beir, isolation="process", pipelines=[
+        {"name": "slow", "retriever": {"type": "fake-overlap", "sleep_s": 30}, "timeout_s": 2},
+        {"name": "good", "retriever": {"type": "fake-overlap"}},
+        {"name": "hog", "retriever": {"type": "fake-overlap", "alloc_mb": 600, "sleep_s": 5},
+         "memory_cap_mb": 300},
+        {"name": "crash", "retriever": {"type": "fake-overlap", "crash": True}}])
+    out = run_benchmark(cfg, tmp_path / "out", progress=False)
+    meta = json.loads((out.out_dir / "metadata.json").read_text())["pipelines"]
+    assert meta["good"]["status"] == "ok"
+    assert meta["slow"]["status"] == "failed" and meta["slow"]["reason"].startswith("timeout")
+    assert meta["hog"]["status"] == "failed" and "memory cap exceeded" in meta["hog"]["reason"]
+    assert meta["crash"]["status"] == "failed" and "SIGKILL" in meta["crash"]["reason"]
+    metrics = (out.out_dir / "metrics.csv").read_text()
+    assert "good," in metrics and "slow," not in metrics and "hog," not in metrics

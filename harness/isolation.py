@@ -1,0 +1,105 @@
+"""Run a function in a forked worker process with a time limit and a memory cap.
+
+Fork (not spawn) is used so the worker inherits the parsed config and dataset without
+re-importing anything; the parent never loads models or starts the JVM, so there are no engine
+threads to break across the fork. Cost: each isolated group loads its own models and indexes
+(cached embeddings and Lucene indexes make that seconds, not minutes).
+
+The memory cap is enforced by the parent, which samples the worker's resident memory (with its
+children) and kills it past the cap: an address-space rlimit would break the JVM and CUDA, which
+reserve far more virtual memory than they use.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import psutil
+
+POLL_S = 0.05
+
+
+@dataclass
+class WorkerOutcome:
+    value: Any = None
+    failure: Optional[str] = None   # why the worker produced no value (timeout, memory, crash)
+
+
+def _worker(fn: Callable[[], Any], conn) -> None:
+    try:
+        conn.send(("ok", fn()))
+    except BaseException as exc:  # reported to the parent, which records it
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    finally:
+        conn.close()
+        os._exit(0)  # skip atexit handlers inherited from the parent (JVM, loggers)
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs if p.is_running())
+    except psutil.Error:
+        return 0
+
+
+def run_isolated(fn: Callable[[], Any], timeout_s: Optional[float] = None,
+                 memory_cap_bytes: Optional[int] = None) -> WorkerOutcome:
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_worker, args=(fn, sender), daemon=False)
+    worker.start()
+    sender.close()
+    proc = psutil.Process(worker.pid)
+    start = time.monotonic()
+    message = None
+    failure = None
+    while True:
+        if receiver.poll(POLL_S):
+            try:
+                message = receiver.recv()
+            except EOFError:
+                pass
+            break
+        if not worker.is_alive():
+            break
+        if timeout_s is not None and time.monotonic() - start > timeout_s:
+            failure = f"timeout: still running after timeout_s={timeout_s:g}"
+            break
+        if memory_cap_bytes is not None:
+            rss = _rss(proc)
+            if rss > memory_cap_bytes:
+                failure = (f"memory cap exceeded: resident memory {rss / 2**20:.0f} MiB > "
+                           f"memory_cap_mb={memory_cap_bytes / 2**20:.0f}")
+                break
+    if failure is not None:
+        _kill_tree(proc)
+    worker.join()
+    receiver.close()
+    if failure is not None:
+        return WorkerOutcome(failure=failure)
+    if message is None:
+        code = worker.exitcode
+        why = f"signal {-code} ({signal.Signals(-code).name})" if code and code < 0 else f"exit code {code}"
+        return WorkerOutcome(failure=f"worker process died without a result: {why}")
+    status, payload = message
+    if status == "error":
+        return WorkerOutcome(failure=payload)
+    return WorkerOutcome(value=payload)
+
+
+def _kill_tree(proc: psutil.Process) -> None:
+    try:
+        victims = [*proc.children(recursive=True), proc]
+    except psutil.Error:
+        victims = [proc]
+    for p in victims:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
