@@ -1,0 +1,99 @@
+"""The report's three plots, each an inline SVG string (empty when the run has no such data)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .results import Results
+from .svg import Point, pareto_front, scatter
+from .tables import primary_measure
+
+ANN_RECALL_PREFIX = "ann_recall"
+# Where a pipeline's single-query q/s and p95 latency are read from, first found wins.
+SINGLE_QPS = (("total", "single", "qps"), ("first_stage", "single", "qps"))
+SINGLE_P95 = (("total", "single", "p95_ms"), ("first_stage", "single", "p95_ms"))
+_PARAMETER_SUFFIX = re.compile(r"(-[A-Za-z_]+=?[0-9.]+)+$")
+
+
+@dataclass(frozen=True)
+class Plot:
+    key: str
+    title: str
+    note: str
+    svg: str
+
+
+def _timing(results: Results, pipeline: str, candidates) -> Optional[float]:
+    for key in candidates:
+        value = results.timing(pipeline, *key)
+        if value is not None:
+            return value
+    return None
+
+
+def sweep_family(results: Results, pipeline: str) -> str:
+    """The ANN sweep a pipeline belongs to: metadata `pipelines.<name>.sweep`, else its name
+    without parameters (`hnsw-M16-ef64` -> `hnsw`, `ivf@nprobe=8` -> `ivf`)."""
+    meta = (results.metadata.get("pipelines") or {}).get(pipeline) or {}
+    if isinstance(meta, dict) and meta.get("sweep"):
+        return str(meta["sweep"])
+    base = re.split(r"[@\[(:{]", pipeline)[0]
+    return _PARAMETER_SUFFIX.sub("", base) or pipeline
+
+
+def ann_pareto(results: Results) -> Optional[Plot]:
+    recall = next((m for m in results.measures if m.startswith(ANN_RECALL_PREFIX)), None)
+    if recall is None:
+        return None
+    points = []
+    for pipeline, means in results.metrics.items():
+        qps = _timing(results, pipeline, SINGLE_QPS)
+        if recall in means and qps and qps > 0:
+            points.append(Point(means[recall], qps, pipeline, sweep_family(results, pipeline)))
+    if not points:
+        return None
+    front = pareto_front(points, minimize_x=False)
+    return Plot("ann", f"ANN sweeps: {recall} vs single-query q/s",
+                f"{len(points)} settings; {len(front)} on the Pareto frontier (no setting is both "
+                "more accurate and faster). Up and right is better.",
+                scatter(points, recall, "queries/s (single query)", y_log=True, frontier=front,
+                        title=f"{recall} vs q/s"))
+
+
+def quality_vs_latency(results: Results) -> Optional[Plot]:
+    measure = primary_measure(results)
+    points = []
+    for pipeline, means in results.metrics.items():
+        p95 = _timing(results, pipeline, SINGLE_P95)
+        if measure in means and p95 and p95 > 0:
+            points.append(Point(p95, means[measure], pipeline, pipeline))
+    if not points:
+        return None
+    front = pareto_front(points, minimize_x=True)
+    return Plot("latency", f"{measure} vs p95 single-query latency",
+                f"Frontier: {', '.join(p.label for p in front)}. Up and left is better.",
+                scatter(points, "p95 latency (ms)", measure, x_log=True, frontier=front,
+                        title=f"{measure} vs p95 latency"))
+
+
+def quality_vs_depth(results: Results) -> Optional[Plot]:
+    measure = primary_measure(results)
+    points = []
+    for pipeline, means in results.metrics.items():
+        info = results.pipelines.get(pipeline)
+        if info and info.rerank_depth and measure in means:
+            series = re.sub(r"@\d+$", "", pipeline)
+            points.append(Point(info.rerank_depth, means[measure], pipeline, series))
+    if not points:
+        return None
+    return Plot("depth", f"{measure} vs rerank depth",
+                "Each line is one reranker over one first stage; depth = first-stage results "
+                "reranked.",
+                scatter(points, "rerank depth", measure, x_log=True, connect=True,
+                        title=f"{measure} vs rerank depth"))
+
+
+def all_plots(results: Results) -> list[Plot]:
+    return [p for p in (ann_pareto(results), quality_vs_latency(results),
+                        quality_vs_depth(results)) if p is not None]

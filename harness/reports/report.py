@@ -1,0 +1,158 @@
+"""`build_report`: one results folder -> reports/<run-name>/{index.html, summary.csv, summary.md}."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .. import atomic
+from ..errors import HarnessError
+from ..evaluation import significance as sig
+from . import markdown
+from .compare import build_comparison
+from .attribution import DEFAULT_CUT
+from .drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attributions, pair_view
+from .plots import all_plots
+from .render import render
+from .results import Results, load_results
+from .tables import (COST_COLUMNS, choose_baseline, cost_rows, leaderboard, primary_measure,
+                     significance, stage_table)
+
+DEFAULT_REPORTS_DIR = Path("reports")
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    bootstrap: int = sig.DEFAULT_BOOTSTRAP_RESAMPLES
+    permutation: int = sig.DEFAULT_PERMUTATION_RESAMPLES
+    seed: int = sig.DEFAULT_SEED
+    tie: float = sig.DEFAULT_TIE_TOLERANCE
+
+
+def build_report(results_dir, out_dir=None, baseline: Optional[str] = None, compare_to=None,
+                 pair: Optional[tuple[str, str]] = None,
+                 stats: StatsSettings = StatsSettings()) -> Path:
+    """Write the report of `results_dir` and return the path of its index.html.
+
+    `compare_to`: a second results folder; the report then shows the deltas from this one to it.
+    `pair`: the two pipelines of the per-query drill-down (default: baseline vs every other).
+    """
+    if compare_to is not None:
+        return build_comparison(results_dir, compare_to, out_dir, stats.permutation, stats.seed)
+    results = load_results(results_dir)
+    base = choose_baseline(results, baseline)
+    out = Path(out_dir) if out_dir is not None else DEFAULT_REPORTS_DIR / results.run_name
+    context = _context(results, base, pair, stats)
+    atomic.write_text(out / "summary.csv", _summary_csv(context))
+    atomic.write_text(out / "summary.md", markdown.summary(context))
+    atomic.write_text(out / "index.html", render("report.html.j2", **context))
+    return out / "index.html"
+
+
+def _context(results: Results, baseline: str, pair, stats: StatsSettings) -> dict:
+    measure = primary_measure(results)
+    runs = RunCache(results)
+    # Attribution first: it reads first stages at rerank depth, the deepest cut the report needs.
+    found, notes = attributions(results, runs)
+    meta = results.metadata
+    return dict(
+        run_name=results.run_name, created=meta.get("created_utc"), baseline=baseline,
+        dataset=meta.get("dataset") or {}, env=meta.get("environment") or {}, stats=stats,
+        leaderboard=leaderboard(results, stats.bootstrap, stats.seed),
+        sig_rows=significance(results, baseline, stats.permutation, stats.seed),
+        quality_measure=measure,
+        quality={p: v.get(measure) for p, v in results.metrics.items()},
+        cost_labels=[c[0] for c in COST_COLUMNS], cost_columns=COST_COLUMNS,
+        cost_rows=cost_rows(results), stage_table=stage_table(results),
+        plots=all_plots(results),
+        pairs=[pair_view(results, runs, a, b, measure) for a, b in _pairs(results, baseline, pair)],
+        changed_shown=CHANGED_SHOWN, top_shown=TOP_SHOWN, has_qrels=results.qrels is not None,
+        attributions=found, attribution_notes=notes, cut=DEFAULT_CUT,
+        failed=[p for p in results.pipelines.values() if p.status == "failed"],
+        warnings=_warnings(results),
+        environment=_environment_rows(meta), packages=_packages(meta),
+        pipelines_meta=_pipelines_meta(meta), config_text=_config_text(results))
+
+
+def _pairs(results: Results, baseline: str, pair) -> list[tuple[str, str]]:
+    if pair is None:
+        return [(baseline, p) for p in results.metrics if p != baseline]
+    unknown = [p for p in pair if p not in results.metrics]
+    if unknown:
+        raise HarnessError(f"--pair: no metrics for {', '.join(unknown)}; pipelines with "
+                           f"metrics: {', '.join(results.metrics)}")
+    return [tuple(pair)]
+
+
+def _warnings(results: Results) -> list[str]:
+    out = []
+    no_metrics = [p for p, info in results.pipelines.items()
+                  if info.status != "failed" and p not in results.metrics]
+    if no_metrics:
+        out.append(f"pipelines with status ok but no rows in metrics.csv: {', '.join(no_metrics)}")
+    if not results.per_query:
+        out.append("per_query.csv is missing or empty: no confidence intervals or significance.")
+    return out
+
+
+def _flatten(prefix: str, value) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [row for k, v in value.items() for row in _flatten(f"{prefix}.{k}" if prefix else k, v)]
+    if isinstance(value, list):
+        return [(prefix, "; ".join(map(str, value)) or "none")]
+    return [(prefix, "" if value is None else str(value))]
+
+
+def _environment_rows(meta: dict) -> list[tuple[str, str]]:
+    shown = {k: v for k, v in meta.items() if k != "pipelines"}
+    env = dict(shown.get("environment") or {})
+    env.pop("packages", None)
+    shown["environment"] = env
+    return _flatten("", shown)
+
+
+def _packages(meta: dict) -> list[tuple[str, str]]:
+    return sorted(((meta.get("environment") or {}).get("packages") or {}).items())
+
+
+def _pipelines_meta(meta: dict) -> list[tuple[str, dict]]:
+    out = []
+    for name, info in (meta.get("pipelines") or {}).items():
+        info = info if isinstance(info, dict) else {}
+        out.append((name, {"status": info.get("status", "ok"), "stages": info.get("stages") or [],
+                           "models": json.dumps(info.get("models") or {}, sort_keys=True)}))
+    return out
+
+
+def _config_text(results: Results) -> str:
+    path = results.path / "config.yaml"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+SUMMARY_COLUMNS = ("pipeline", "measure", "mean", "ci_low", "ci_high", "n_queries", "best",
+                   "baseline", "delta", "p_t_test", "p_t_test_holm", "p_randomisation",
+                   "p_randomisation_holm", "wins", "ties", "losses")
+
+
+def _summary_csv(context: dict) -> str:
+    """Long table, one row per pipeline × measure, full precision; blank where not applicable."""
+    by_key = {(r.pipeline, r.measure): r.comparison for r in context["sig_rows"]}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for pipeline, cells in context["leaderboard"].rows:
+        for measure, cell in cells.items():
+            c = by_key.get((pipeline, measure))
+            compared = ([context["baseline"], repr(c.delta), repr(c.p_t_test), repr(c.p_t_test_holm),
+                         repr(c.p_randomisation), repr(c.p_randomisation_holm), c.record.wins,
+                         c.record.ties, c.record.losses] if c else [""] * 9)
+            writer.writerow([pipeline, measure, repr(cell.mean), _opt(cell.ci_low),
+                             _opt(cell.ci_high), cell.n_queries, int(cell.best), *compared])
+    return buffer.getvalue()
+
+
+def _opt(x: Optional[float]) -> str:
+    return "" if x is None else repr(x)

@@ -1,0 +1,136 @@
+"""The report's tables, computed from a results folder: generic over pipelines, measures and stages.
+
+Nothing here formats for display; `render` does. Every measure found in metrics.csv becomes a
+column (higher is better for all of them), every (stage, mode, stat) in timings.csv a cost figure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import HarnessError
+from ..evaluation import significance as sig
+from .results import Results
+
+PRIMARY_MEASURES = ("nDCG@10",)  # the quality axis of plots and drill-downs, when present
+
+
+def primary_measure(results: Results) -> Optional[str]:
+    measures = results.measures
+    return next((m for m in PRIMARY_MEASURES if m in measures), measures[0] if measures else None)
+
+
+@dataclass(frozen=True)
+class Cell:
+    mean: float
+    ci_low: Optional[float]   # None where per_query.csv has no values for it
+    ci_high: Optional[float]
+    n_queries: int
+    best: bool
+
+
+@dataclass
+class Leaderboard:
+    measures: list[str]
+    rows: list[tuple[str, dict[str, Cell]]]   # pipelines in metrics.csv order
+
+
+def leaderboard(results: Results, n_resamples: int = sig.DEFAULT_BOOTSTRAP_RESAMPLES,
+                seed: int = sig.DEFAULT_SEED) -> Leaderboard:
+    """Means from metrics.csv (the runner's numbers) with bootstrap CIs from per_query.csv."""
+    measures = results.measures
+    best = {m: max((v[m] for v in results.metrics.values() if m in v)) for m in measures}
+    rows = []
+    for pipeline, means in results.metrics.items():
+        cells = {}
+        for measure, mean in means.items():
+            values = list(results.per_query.get(pipeline, {}).get(measure, {}).values())
+            low, high = sig.bootstrap_ci(values, n_resamples, seed=seed) if values else (None, None)
+            cells[measure] = Cell(mean, low, high, len(values), mean == best[measure])
+        rows.append((pipeline, cells))
+    return Leaderboard(measures, rows)
+
+
+@dataclass(frozen=True)
+class SignificanceRow:
+    pipeline: str
+    measure: str
+    comparison: sig.Comparison
+
+
+def choose_baseline(results: Results, baseline: Optional[str]) -> str:
+    if not results.metrics:
+        raise HarnessError(f"{results.path}: metrics.csv has no rows; nothing to report")
+    if baseline is None:
+        return next(iter(results.metrics))
+    if baseline not in results.metrics:
+        raise HarnessError(f"baseline {baseline!r} has no metrics; pipelines with metrics: "
+                           f"{', '.join(results.metrics)}")
+    return baseline
+
+
+def significance(results: Results, baseline: str,
+                 n_resamples: int = sig.DEFAULT_PERMUTATION_RESAMPLES,
+                 seed: int = sig.DEFAULT_SEED) -> list[SignificanceRow]:
+    """Every other pipeline against the baseline on every measure both have per-query values
+    for, paired over their common queries; Holm-adjusted over the whole table, per test."""
+    base = results.per_query.get(baseline, {})
+    pending = []
+    for pipeline, by_measure in results.per_query.items():
+        if pipeline == baseline or pipeline not in results.metrics:
+            continue
+        for measure in results.measures:
+            ours, theirs = by_measure.get(measure), base.get(measure)
+            if not ours or not theirs:
+                continue
+            common = [q for q in theirs if q in ours]
+            if common:
+                pending.append((pipeline, measure, sig.compare(
+                    [ours[q] for q in common], [theirs[q] for q in common], n_resamples, seed)))
+    adjusted = sig.with_holm([c for _, _, c in pending])
+    return [SignificanceRow(p, m, c) for (p, m, _), c in zip(pending, adjusted)]
+
+
+# Headline cost columns: (label, stage, mode, stat). Stages a pipeline lacks stay blank.
+COST_COLUMNS = (
+    ("p50 ms", "total", "single", "p50_ms"),
+    ("p95 ms", "total", "single", "p95_ms"),
+    ("p99 ms", "total", "single", "p99_ms"),
+    ("q/s single", "total", "single", "qps"),
+    ("q/s batch", "total", "batch", "qps"),
+    ("build s", "index", "build", "wall_s"),
+    ("index size", "index", "build", "size_bytes"),
+    ("peak memory", "index", "build", "peak_rss_delta_bytes"),
+)
+STAT_ORDER = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "qps", "wall_s", "n_queries", "threads",
+              "size_bytes", "peak_rss_delta_bytes")
+STAGE_ORDER = ("index", "first_stage", "fusion", "rerank", "total")
+
+
+def cost_rows(results: Results) -> list[tuple[str, list[Optional[float]]]]:
+    pipelines = list(dict.fromkeys([*results.metrics, *(r.pipeline for r in results.timings)]))
+    return [(p, [results.timing(p, stage, mode, stat) for _, stage, mode, stat in COST_COLUMNS])
+            for p in pipelines]
+
+
+@dataclass
+class StageTable:
+    stats: list[str]
+    rows: list[tuple[str, str, str, dict[str, float]]]   # pipeline, stage, mode, stat -> value
+
+
+def stage_table(results: Results) -> StageTable:
+    """Every timings.csv row, one table row per (pipeline, stage, mode); unknown stats appended."""
+    grouped: dict[tuple[str, str, str], dict[str, float]] = {}
+    for r in results.timings:
+        grouped.setdefault((r.pipeline, r.stage, r.mode), {})[r.stat] = r.value
+    seen = list(dict.fromkeys(r.stat for r in results.timings))
+    stats = [s for s in STAT_ORDER if s in seen] + [s for s in seen if s not in STAT_ORDER]
+    pipeline_order = {p: i for i, p in enumerate(dict.fromkeys(r.pipeline for r in results.timings))}
+
+    def order(key):
+        pipeline, stage, mode = key
+        stage_rank = STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+        return (pipeline_order[pipeline], stage_rank, stage, mode)
+
+    return StageTable(stats, [(*key, grouped[key]) for key in sorted(grouped, key=order)])
