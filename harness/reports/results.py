@@ -162,7 +162,7 @@ def _rows(path: Path, columns: tuple[str, ...]):
                             f"expected {','.join(columns)}")
         for row in reader:
             where = f"{path}:{reader.line_num}"
-            if any(row.get(c) is None for c in columns):
+            if None in row or any(row.get(c) is None for c in columns):  # too many / too few
                 raise DataError(f"{where}: expected {len(columns)} columns")
             yield where, row
 

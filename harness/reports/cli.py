@@ -1,0 +1,36 @@
+"""`harness report RESULTS_DIR [RESULTS_DIR_B]`: write the HTML/CSV/Markdown report."""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from ..errors import HarnessError
+from .report import StatsSettings, build_report
+
+_DIR = click.Path(file_okay=False)
+
+
+@click.command("report")
+@click.argument("results_dir", type=_DIR)
+@click.argument("results_dir_b", type=_DIR, required=False)
+@click.option("--baseline", metavar="PIPELINE",
+              help="Pipeline the others are tested against (default: first in metrics.csv).")
+@click.option("--pair", nargs=2, metavar="A B",
+              help="Drill down into this pipeline pair only (default: baseline vs each other).")
+@click.option("--out", "out_dir", type=_DIR,
+              help="Output folder (default: reports/<run-name>, or reports/<A>-vs-<B>).")
+@click.option("--seed", default=0, show_default=True, help="Seed of bootstrap and permutations.")
+def report_command(results_dir: str, results_dir_b: Optional[str], baseline: Optional[str],
+                   pair: Optional[tuple[str, str]], out_dir: Optional[str], seed: int) -> None:
+    """Report on RESULTS_DIR; with RESULTS_DIR_B, the deltas from the first run to the second."""
+    try:
+        if results_dir_b and (baseline or pair):
+            raise HarnessError("--baseline and --pair apply to a one-folder report, "
+                               "not to a comparison of two folders")
+        index = build_report(results_dir, out_dir, baseline=baseline, compare_to=results_dir_b,
+                             pair=pair or None, stats=StatsSettings(seed=seed))
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"report: {index}")
