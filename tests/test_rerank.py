@@ -211,6 +211,14 @@ def test_cross_encoder_counts_truncated_pairs(tiny_ce, ce_data):
     # Within each query's top 15 (d00..d14) the long documents are d00, d07 and d14.
     assert ce.stats["truncated_pairs"] == 4 * 3
     assert ce.stats["max_length"] == 24 and ce.stats["longest_pair_tokens"] > 60
+    # The count agrees with the tokenizer encoding each pair as the model sees it.
+    tokenizer = ce.model.tokenizer
+    lengths = [len(tokenizer(queries[q], corpus[d].full_text)["input_ids"])
+               for q in queries for d in order(run[q])[:15]]
+    assert ce.stats["longest_pair_tokens"] == max(lengths)
+    assert sum(n > 24 for n in lengths) == 12
+    ce.rerank(queries, corpus, run, 15)  # again: document counts come from the memo
+    assert ce.stats["truncated_pairs"] == 12
 
 
 def test_cross_encoder_fp16_on_cpu_is_ignored_with_a_warning(tiny_ce, ce_data):

@@ -18,7 +18,7 @@ from ..types import Document
 from .base import Pair, PairwiseReranker
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
-TRUNCATION_CHUNK = 1024  # pairs tokenized at once when counting truncation
+TOKENIZE_CHUNK = 1024  # documents tokenized at once when counting truncation
 
 
 class CrossEncoderParams(Params):
@@ -55,24 +55,38 @@ class CrossEncoderReranker(PairwiseReranker):
             self.model.half()
         self.max_length = int(self.model.max_seq_length)
         self._identity = torch.nn.Identity()
+        self._doc_tokens: dict[tuple[str, int], int] = {}  # (doc id, text hash) -> tokens
 
-    def count_truncated(self, pairs: list[tuple[str, str]]) -> tuple[int, int]:
-        """(pairs longer than max_length tokens, longest pair in tokens), special tokens included."""
-        tokenizer = self.model.tokenizer
-        truncated = longest = 0
-        for start in range(0, len(pairs), TRUNCATION_CHUNK):
-            chunk = pairs[start:start + TRUNCATION_CHUNK]
-            encoded = tokenizer([q for q, _ in chunk], [d for _, d in chunk], truncation=False,
-                                verbose=False)
-            lengths = [len(ids) for ids in encoded["input_ids"]]
-            truncated += sum(n > self.max_length for n in lengths)
-            longest = max(longest, *lengths)
-        return truncated, longest
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        encoded = self.model.tokenizer(texts, add_special_tokens=False, truncation=False,
+                                       verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def count_truncated(self, pairs: list[Pair], queries: Mapping[str, str],
+                        corpus: Mapping[str, Document]) -> tuple[int, int]:
+        """(pairs longer than max_length tokens, longest pair in tokens), special tokens included.
+
+        A pair's length is query tokens + document tokens + the special tokens: exact for tokenizers
+        that encode the two texts independently, as BERT's WordPiece does. Document counts are
+        memoised, so a depth sweep or a repeated run does not tokenize the same documents again.
+        """
+        texts = {d: corpus[d].full_text for d in sorted({d for _, d in pairs})}
+        keys = {d: (d, hash(text)) for d, text in texts.items()}  # a changed text is recounted
+        new_docs = [d for d in texts if keys[d] not in self._doc_tokens]
+        for start in range(0, len(new_docs), TOKENIZE_CHUNK):
+            chunk = new_docs[start:start + TOKENIZE_CHUNK]
+            counts = self._token_counts([texts[d] for d in chunk])
+            self._doc_tokens.update((keys[d], n) for d, n in zip(chunk, counts))
+        qids = sorted({q for q, _ in pairs})
+        query_tokens = dict(zip(qids, self._token_counts([queries[q] for q in qids])))
+        special = self.model.tokenizer.num_special_tokens_to_add(pair=True)
+        lengths = [query_tokens[q] + self._doc_tokens[keys[d]] + special for q, d in pairs]
+        return sum(n > self.max_length for n in lengths), max(lengths, default=0)
 
     def score_pairs(self, pairs: list[Pair], queries: Mapping[str, str],
                     corpus: Mapping[str, Document]) -> Sequence[float]:
+        truncated, longest = self.count_truncated(pairs, queries, corpus)
         texts = [(queries[qid], corpus[doc_id].full_text) for qid, doc_id in pairs]
-        truncated, longest = self.count_truncated(texts)
         self.stats.update(model=self.params.model, device=self.device, fp16=self.fp16,
                           max_length=self.max_length, truncated_pairs=truncated,
                           longest_pair_tokens=longest)
