@@ -256,6 +256,17 @@ def test_unreadable_timings_fail_only_when_latency_is_checked(tmp_path, baseline
     assert res.exit_code == 1 and "timings.csv:2: value 'x' is not a number" in res.stderr
 
 
+def test_repeated_timing_rows_are_an_error_only_where_a_check_reads_them(tmp_path):
+    run = write_results(tmp_path / "run")
+    with open(run / "timings.csv", "a") as fh:  # a fusion's rows per input stage repeat keys
+        fh.write("hnsw,first_stage,single,p95_ms,1.0\nhnsw,first_stage,single,p95_ms,2.0\n")
+    assert check(run, "--baseline", _latency_baseline(tmp_path, max_ratio=1.5)).exit_code == 0
+    base = _latency_baseline(tmp_path, max_ratio=1.5, stage="first_stage")
+    res = check(run, "--baseline", base)
+    assert res.exit_code == 1
+    assert "timings.csv: row hnsw,first_stage,single,p95_ms is ambiguous (lines 8, 9)" in res.stderr
+
+
 def test_baseline_write_then_check_round_trip(results, tmp_path):
     out = tmp_path / "baselines" / "synthetic.yaml"
     res = CliRunner().invoke(baseline_command, [str(results), "--write", str(out),

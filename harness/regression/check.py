@@ -121,10 +121,11 @@ def _latency_check(results: Results, name: str, lat: LatencyCheck) -> Check:
     values = {}
     for pipeline in (name, lat.reference):
         key = (pipeline, lat.stage, lat.mode, lat.stat)
-        if timings.get(key, 0) <= 0:
+        value = timings.get(key)
+        if value is None or value <= 0:
             return Check(name, measure, MISSING, lat.expected_ratio, tolerance=shown,
                          detail=f"no positive row {','.join(key)} in timings.csv")
-        values[pipeline] = timings[key]
+        values[pipeline] = value
     ratio = values[name] / values[lat.reference]
     detail = (f"{lat.stage}/{lat.mode} {lat.stat}: {values[name]:.3f} vs "
               f"{lat.reference} {values[lat.reference]:.3f}")

@@ -25,14 +25,14 @@ class Results:
     folder: Path
     metadata: dict
     metrics: dict[str, dict[str, float]]                    # pipeline -> measure -> value
-    _timings: Optional[dict[tuple, float]] = field(default=None, repr=False)
+    _timings: Optional[Timings] = field(default=None, repr=False)
 
     @property
     def pipelines(self) -> dict[str, dict]:
         return self.metadata["pipelines"]
 
-    def timings(self) -> dict[tuple, float]:
-        """(pipeline, stage, mode, stat) -> value; read on first use (only latency checks need it)."""
+    def timings(self) -> Timings:
+        """Read on first use: only latency checks need timings.csv."""
         if self._timings is None:
             self._timings = read_timings(self.folder / "timings.csv")
         return self._timings
@@ -128,10 +128,26 @@ def read_metrics(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def read_timings(path: Path) -> dict[tuple, float]:
-    out: dict[tuple, float] = {}
+@dataclass
+class Timings:
+    """timings.csv rows by (pipeline, stage, mode, stat). A key on several rows is ambiguous:
+    an error when a check asks for it, harmless otherwise (a fusion's per-input stage rows)."""
+
+    path: Path
+    values: dict[tuple, float]
+    repeated: dict[tuple, list[int]]  # key -> its line numbers
+
+    def get(self, key: tuple) -> Optional[float]:
+        if key in self.repeated:
+            lines = ", ".join(map(str, self.repeated[key]))
+            raise DataError(f"{self.path}: row {','.join(key)} is ambiguous (lines {lines})")
+        return self.values.get(key)
+
+
+def read_timings(path: Path) -> Timings:
+    values: dict[tuple, float] = {}
+    lines: dict[tuple, list[int]] = {}
     for line, (*key, value) in _rows(path, TIMINGS_HEADER):
-        if tuple(key) in out:
-            raise DataError(f"{path}:{line}: repeated row {','.join(key)}")
-        out[tuple(key)] = _number(value, path, line)
-    return out
+        values[tuple(key)] = _number(value, path, line)
+        lines.setdefault(tuple(key), []).append(line)
+    return Timings(path, values, {k: v for k, v in lines.items() if len(v) > 1})
