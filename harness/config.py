@@ -138,8 +138,19 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str]) -> N
         errors.append(f"{path}.type: {exc}")
         return
     allowed = ", ".join(plugin.params.model_fields) or "none"
+    params = spec.plugin_params()
+    index = params.get("index")
+    if isinstance(index, dict):  # an ANN backend spec, possibly a build x search sweep
+        from .ann.sweep import parse_sweep
+        try:
+            sweep = parse_sweep(index, where=f"{path}.index")
+        except HarnessError as exc:
+            errors.append(str(exc))
+            return
+        params = {**params, "index": {"type": sweep.backend, "build": sweep.build_points[0],
+                                      "search": sweep.search_points[0]}}
     try:
-        plugin.params(**spec.plugin_params())
+        plugin.params(**params)
     except ValidationError as exc:
         errors.extend(f"{line} (parameters of {kind} {spec.type!r}: {allowed})"
                       for line in _format(exc, path))

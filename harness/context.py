@@ -19,6 +19,9 @@ class RunContext:
     seed: int = 0
     dataset_key: str = ""        # content hash of the dataset files: part of every cache key
     progress: bool = True
+    # (model, max_length, normalize, doc_prefix) of encoders whose per-token document embeddings a
+    # later stage needs (MaxSim): a dense stage with that encoder keeps them from its one pass.
+    token_encoders: frozenset = frozenset()
 
     def cache_path(self, *parts: str) -> Path:
         path = self.cache_dir.joinpath(*parts)

@@ -21,7 +21,6 @@ class Node:
     spec: StageSpec
     inputs: list["Node"] = field(default_factory=list)
     depth: Optional[int] = None    # rerank depth
-    timeout_s: Optional[float] = None
 
     @property
     def label(self) -> str:
@@ -51,6 +50,11 @@ class Pipeline:
     tolerance: Optional[dict] = None
 
 
+def _is_sweep(index: dict) -> bool:
+    return any(isinstance(v, (list, tuple)) for section in ("build", "search")
+               for v in (index.get(section) or {}).values())
+
+
 def _kind_of(spec: PipelineSpec) -> str:
     if spec.fuse:
         return "fusion"
@@ -73,13 +77,31 @@ class Planner:
         self._nodes: dict[str, Node] = {}
 
     def _node(self, stage: str, kind: str, spec: StageSpec, inputs: list[Node],
-              depth: Optional[int] = None, timeout_s: Optional[float] = None) -> Node:
+              depth: Optional[int] = None) -> Node:
         key = stable_hash({"dataset": self.dataset_key, "k": self.config.k, "stage": stage,
                            "spec": spec.model_dump(exclude={"depth"}), "depth": depth,
                            "inputs": [n.key for n in inputs]})
         if key not in self._nodes:
-            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth, timeout_s)
+            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth)
         return self._nodes[key]
+
+    def _points(self, spec: PipelineSpec) -> list[tuple[str, StageSpec]]:
+        """An ANN sweep (`index:` with list-valued build/search parameters) becomes one first stage
+        per point, named like `dense-minilm/hnsw[M=16,efC=200,ef=64]`; build points come first
+        and their search points follow, so each index is built once (see retrievers/vector.py)."""
+        params = spec.retriever.plugin_params()
+        index = params.get("index")
+        if not isinstance(index, dict) or not _is_sweep(index):
+            return [(spec.name, spec.retriever)]
+        from .ann.sweep import parse_sweep, point_name
+        sweep = parse_sweep(index)
+        points = []
+        for build in sweep.build_points:
+            for search in sweep.search_points:
+                point = StageSpec(type=spec.retriever.type, **{
+                    **params, "index": {"type": sweep.backend, "build": build, "search": search}})
+                points.append((point_name(sweep.backend, {**build, **search}, spec.name), point))
+        return points
 
     def pipelines(self) -> list[Pipeline]:
         by_name: dict[str, Node] = {}
@@ -88,21 +110,19 @@ class Planner:
         ordered = sorted(self.config.pipelines, key=lambda p: p.fuse is not None)
         for spec in ordered:
             if spec.retriever:
-                first = self._node("first_stage", "retriever", spec.retriever, [],
-                                   timeout_s=spec.timeout_s)
+                firsts = [(name, self._node("first_stage", "retriever", stage, []))
+                          for name, stage in self._points(spec)]
             else:
-                first = self._node("fusion", "fuser", spec.fuse,
-                                   [by_name[name] for name in spec.fuse.inputs],
-                                   timeout_s=spec.timeout_s)
-            by_name[spec.name] = first
+                firsts = [(spec.name, self._node("fusion", "fuser", spec.fuse,
+                                                 [by_name[name] for name in spec.fuse.inputs]))]
+            by_name[spec.name] = firsts[0][1]
             kind = _kind_of(spec)
-            out.append(Pipeline(spec.name, first, spec.name, kind, None, spec.expect,
-                                spec.tolerance))
-            if spec.rerank:
-                for depth in spec.rerank.depths():
-                    node = self._node("rerank", "reranker", spec.rerank, [first], depth,
-                                      spec.timeout_s)
-                    out.append(Pipeline(f"{spec.name}>>{spec.rerank.type}@{depth}", node,
-                                        spec.name, "rerank", spec.name))
+            for name, first in firsts:
+                out.append(Pipeline(name, first, spec.name, kind, None, spec.expect,
+                                    spec.tolerance))
+                for depth in spec.rerank.depths() if spec.rerank else []:
+                    node = self._node("rerank", "reranker", spec.rerank, [first], depth)
+                    out.append(Pipeline(f"{name}>>{spec.rerank.type}@{depth}", node, spec.name,
+                                        "rerank", name))
         position = {p.name: i for i, p in enumerate(self.config.pipelines)}
-        return sorted(out, key=lambda p: (position[p.group], p.parent is not None))
+        return sorted(out, key=lambda p: position[p.group])

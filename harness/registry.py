@@ -23,7 +23,11 @@ BUILTIN_MODULES = (
     "harness.retrievers.bm25_lucene",
     "harness.retrievers.bm25s_retriever",
     "harness.retrievers.dense",
-    "harness.ann.flat",
+    "harness.ann",
+    "harness.fusion",
+    "harness.rerankers.cross_encoder",
+    "harness.rerankers.oracle",
+    "harness.rerankers.maxsim",
 )
 
 

@@ -205,13 +205,25 @@ class Executor:
         return rows + list(stored.timings)
 
 
+def token_encoders(config: Config) -> frozenset:
+    """Encoders whose document token embeddings a reranker of this config needs."""
+    from .retrievers.dense import token_encoder_key
+    keys = set()
+    for p in config.pipelines:
+        if p.rerank is not None and p.rerank.type == "maxsim":
+            entry = registry.get("reranker", "maxsim")
+            keys.add(token_encoder_key(entry.params(**p.rerank.plugin_params())))
+    return frozenset(keys)
+
+
 def make_context(config: Config, cache_dir: Optional[Path], dataset_key: str,
                  progress: bool) -> RunContext:
     from .context import default_cache_dir, resolve_device
     threads = config.threads or os.cpu_count() or 1
     return RunContext(cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
                       device=resolve_device(config.device), threads=threads, seed=config.seed,
-                      dataset_key=dataset_key, progress=progress)
+                      dataset_key=dataset_key, progress=progress,
+                      token_encoders=token_encoders(config))
 
 
 def _clear_nodes(store: NodeStore) -> None:

@@ -125,7 +125,7 @@ class PointResult:
 
 
 @contextmanager
-def _faiss_threads(n: int):
+def faiss_threads(n: int):
     faiss = sys.modules.get("faiss")  # only a run that loaded faiss has its threads to set
     if faiss is None:
         yield
@@ -147,7 +147,7 @@ def measure_search(index, Q: np.ndarray, k: int, single_items: list[np.ndarray],
     anyway): faiss would otherwise wake an OpenMP team per query, whose barrier stalls on a
     busy machine (seen: flat at 10k went from thousands to ~100 q/s with 2 threads under load).
     """
-    with _faiss_threads(1):
+    with faiss_threads(1):
         result.latency = single_query_latency(lambda q: index.search(q, k), single_items,
                                               warmup=warmup)
     (result.ids, result.scores), result.batch_s, result.batch_qps = batch_throughput(

@@ -22,8 +22,10 @@ class BM25sParams(Params):
 @register("retriever", "bm25s", params=BM25sParams, requires=("bm25s", "Stemmer"),
           install_hint="pip install bm25s PyStemmer")
 class BM25sRetriever:
-    """bm25s sparse-matrix BM25 over "title text". Zero-score documents are not returned,
-    as in Lucene, so R@1000 is not inflated by arbitrary tail documents."""
+    """bm25s sparse-matrix BM25 over "title text".
+
+    Zero-score documents are not returned, as in Lucene, so recall is not inflated by
+    arbitrary tail documents."""
 
     def __init__(self, params: BM25sParams, ctx: RunContext):
         import Stemmer

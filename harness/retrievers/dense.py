@@ -27,6 +27,11 @@ class DenseParams(Params):
     index: IndexSpec = Field(default_factory=IndexSpec)
 
 
+def token_encoder_key(params) -> tuple:
+    """What decides a document's token embeddings (see RunContext.token_encoders)."""
+    return (params.model, params.max_length, params.normalize, params.doc_prefix)
+
+
 def load_sentence_transformer(name: str, device: str, max_length: Optional[int]):
     from sentence_transformers import SentenceTransformer
 
@@ -47,8 +52,9 @@ class BiEncoderRetriever(VectorRetriever):
         import torch
         torch.set_num_threads(ctx.threads)
         self.params = params
-        self.need_tokens = need_tokens
+        self.need_tokens = need_tokens or token_encoder_key(params) in ctx.token_encoders
         self.similarity = "cos" if params.normalize else "dot"
+        self.normalized = params.normalize
         self.model = load_sentence_transformer(params.model, ctx.device, params.max_length)
         self.forward_passes = 0  # documents encoded by this instance; tests count them
 

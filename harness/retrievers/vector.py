@@ -53,7 +53,8 @@ def _build_index(spec: IndexSpec, vectors: np.ndarray, vectors_key: str, ctx: Ru
 class VectorRetriever:
     """Subclasses provide the encoders; this class does caching, indexing and search."""
 
-    similarity = "cos"  # or "dot": decides which ANN metrics are allowed
+    similarity = "cos"   # or "dot": decides which ANN metrics are allowed
+    normalized = True    # vectors have unit length (then every ANN metric ranks alike)
 
     def __init__(self, index_spec: IndexSpec, ctx: RunContext):
         self.ctx = ctx
@@ -61,7 +62,9 @@ class VectorRetriever:
         self.cache = EmbeddingCache(ctx.cache_dir)
         self.stats: dict = {}
         self._doc_ids: list[str] = []
+        self._vectors: np.ndarray | None = None
         self._index = None
+        self._last_batch: tuple[list[str], np.ndarray, np.ndarray] | None = None  # qids, Q, ids
 
     # -- implemented by subclasses -------------------------------------------------------------
     def encoder_key(self) -> dict:
@@ -91,19 +94,45 @@ class VectorRetriever:
         return key, arrays
 
     def index(self, corpus: Mapping[str, Document]) -> None:
+        from ..ann.base import check_metric
+        plugin = registry.get("ann", self.index_spec.type)
+        check_metric(plugin.params(**self.index_spec.build, **self.index_spec.search),
+                     self.normalized, self.similarity)
         key, arrays = self.document_arrays(corpus)
         self._doc_ids = list(corpus)
-        self._index, build_stats = _build_index(self.index_spec, arrays["vectors"], key, self.ctx)
+        self._vectors = arrays["vectors"]
+        self._index, build_stats = _build_index(self.index_spec, self._vectors, key, self.ctx)
         self.stats.update(build_stats)
 
     def search(self, queries: Mapping[str, str], k: int) -> Run:
+        from ..ann.sweep import faiss_threads
         qids = list(queries)
-        vectors = self.encode_queries([queries[q] for q in qids])
-        if self.index_spec.search:
-            self._index.set_search_params(**self.index_spec.search)
-        ids, scores = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32),
-                                         min(k, len(self._doc_ids)))
+        vectors = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]),
+                                       dtype=np.float32)
+        self._index.set_search_params(**self.index_spec.search)
+        # One query: one engine thread (an OpenMP team per query stalls on a busy machine).
+        with faiss_threads(self.ctx.threads if len(qids) > 1 else 1):
+            ids, scores = self._index.search(vectors, min(k, len(self._doc_ids)))
+        if len(qids) > 1:
+            self._last_batch = (qids, vectors, ids)
         run: Run = {}
         for qid, row_ids, row_scores in zip(qids, ids, scores):
             run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(row_ids, row_scores) if i >= 0}
         return run
+
+    def extra_measures(self, run: Run, k: int = 10) -> dict[str, dict[str, float]]:
+        """For an approximate index: per-query recall@k against exact search on the same vectors
+        (ties with the k-th exact neighbour count as hits), and per-query flags for results that
+        are short of k or repeat an id (the run itself, a dict, cannot show repeats)."""
+        if self.index_spec.type == "flat" or self._last_batch is None:
+            return {}
+        from ..ann.recall import ann_recall, exact_neighbours
+        qids, Q, ids = self._last_batch
+        k = min(k, len(self._doc_ids))
+        exact_ids, exact_scores = exact_neighbours(self._vectors, Q, k)
+        recall = ann_recall(ids, self._vectors, Q, exact_ids, exact_scores, k)
+        short = [float(int((row[:k] >= 0).sum()) < k) for row in ids]
+        dupes = [float(len(set(row[row >= 0])) < int((row >= 0).sum())) for row in ids]
+        return {f"ann_recall@{k}": dict(zip(qids, map(float, recall))),
+                f"ann_short@{k}": dict(zip(qids, short)),
+                "ann_duplicates": dict(zip(qids, dupes))}
