@@ -74,3 +74,131 @@ def test_maxsim_rejects_bad_offsets():
         maxsim_scores(np.ones((1, 2)), vectors, np.array([0, 2]))
     with pytest.raises(ValueError, match="non-decreasing"):
         maxsim_scores(np.ones((1, 2)), vectors, np.array([0, 2, 1, 3]))
+
+
+# -- the MaxSim reranker over a tiny sentence-transformers encoder ---------------------------------
+
+from harness.context import RunContext  # noqa: E402
+from harness.errors import ModelUnavailableError  # noqa: E402
+from harness.types import Document, ranked  # noqa: E402
+
+CORPUS = {f"d{i}": Document(f"d{i}", f"title {i}", text) for i, text in enumerate([
+    "cancer cells and protein study", "virus gene data", "the treatment effect was high",
+    "dense retrieval model search", "patients with low protein", "fusion of sparse and dense",
+    "query document rank results", "increased gene effect in cells"])}
+QUERIES = {"q1": "protein in cancer cells", "q2": "dense search model"}
+
+
+@pytest.fixture(scope="module")
+def tiny_st(tmp_path_factory):
+    from tiny_models import tiny_sentence_transformer
+    return str(tiny_sentence_transformer(tmp_path_factory.mktemp("st") / "tiny-st"))
+
+
+def first_stage_run():
+    # A fixed first stage: every document, descending made-up scores.
+    return {q: {d: float(len(CORPUS) - i) for i, d in enumerate(CORPUS)} for q in QUERIES}
+
+
+def test_maxsim_rerank_scores_are_exact_maxsim(tiny_st, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from harness.rerankers.maxsim import MaxSimParams, MaxSimReranker
+    ctx = RunContext(cache_dir=tmp_path, progress=False)
+    reranker = MaxSimReranker(MaxSimParams(model=tiny_st), ctx)
+    out = reranker.rerank(QUERIES, CORPUS, first_stage_run(), depth=5)
+
+    model = SentenceTransformer(tiny_st, device="cpu")  # an independent reference encode
+
+    def tokens(text):
+        o = model.encode([text], output_value=None)[0]
+        return o["token_embeddings"][:int(o["attention_mask"].sum())].float().numpy()
+    head = list(CORPUS)[:5]
+    for qid, text in QUERIES.items():
+        want = brute_force_maxsim(tokens(text), [tokens(CORPUS[d].full_text) for d in head], True)
+        np.testing.assert_allclose([out[qid][d] for d in head], want, rtol=1e-3, atol=1e-3)
+        order = [d for d, _ in ranked(out[qid])]
+        assert sorted(order[:5]) == sorted(head)       # the top 5 are re-ordered among themselves
+        assert order[5:] == list(CORPUS)[5:]           # below the depth: original order
+    assert reranker.stats["pairs"] == 10 and reranker.stats["depth"] == 5
+
+
+def test_dense_and_maxsim_encode_each_document_once(tiny_st, tmp_path):
+    """Acceptance 4: same encoder for the bi-encoder and MaxSim -> one forward pass per document,
+    pooled and token embeddings cached together; a second run encodes nothing."""
+    from harness.rerankers.maxsim import (MaxSimParams, MaxSimReranker, shared_dense_params,
+                                          shares_document_encoder)
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    dense_params = DenseParams(model=tiny_st, batch_size=4)
+    maxsim_params = MaxSimParams(model=tiny_st)
+    assert shares_document_encoder(dense_params, maxsim_params)
+    assert not shares_document_encoder(DenseParams(model=tiny_st, normalize=False), maxsim_params)
+    assert not shares_document_encoder(DenseParams(model=tiny_st, max_length=16), maxsim_params)
+
+    def one_run():
+        ctx = RunContext(cache_dir=tmp_path, progress=False)
+        dense = BiEncoderRetriever(dense_params, ctx, need_tokens=True)
+        dense.index(CORPUS)
+        first = dense.search(QUERIES, k=6)
+        reranker = MaxSimReranker(maxsim_params, ctx)
+        reranker.rerank(QUERIES, CORPUS, first, depth=4)
+        reranker.rerank({"q1": QUERIES["q1"]}, CORPUS, {"q1": first["q1"]}, depth=4)
+        return dense.forward_passes + reranker.forward_passes
+
+    assert one_run() == len(CORPUS)
+    assert one_run() == 0
+    assert shared_dense_params(maxsim_params).model == tiny_st
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError,
+                   reason="sentence-transformers 5.7 encode(output_value=None) fails for batches of "
+                   "more than 4 texts; fix: dense.py encodes through late_interaction.encode_with_tokens")
+def test_dense_with_tokens_encodes_batches_over_four(tiny_st, tmp_path):
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    dense = BiEncoderRetriever(DenseParams(model=tiny_st, batch_size=8),
+                               RunContext(cache_dir=tmp_path, progress=False), need_tokens=True)
+    arrays = dense.encode_documents([CORPUS[d].full_text for d in CORPUS])
+    assert len(arrays["token_offsets"]) == len(CORPUS) + 1
+
+
+def test_token_encoder_matches_sentence_transformers(tiny_st):
+    """encode_with_tokens: the same pooled and token embeddings as SentenceTransformer.encode."""
+    from sentence_transformers import SentenceTransformer
+
+    from harness.late_interaction import encode_with_tokens, flatten_tokens
+    model = SentenceTransformer(tiny_st, device="cpu")
+    texts = [CORPUS[d].full_text for d in CORPUS] + ["a"]
+    pooled, tokens = encode_with_tokens(model, texts, batch_size=3)
+    np.testing.assert_allclose(pooled, model.encode(texts), rtol=1e-4, atol=1e-5)
+    for text, got in zip(texts, tokens):
+        want = model.encode([text], output_value="token_embeddings")[0].numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    vectors, offsets = flatten_tokens(tokens)
+    assert vectors.dtype == np.float16 and offsets[-1] == len(vectors) == sum(map(len, tokens))
+
+
+def test_maxsim_reads_the_cache_it_wrote(tiny_st, tmp_path):
+    from harness.rerankers.maxsim import MaxSimParams, MaxSimReranker
+    ctx = RunContext(cache_dir=tmp_path, progress=False)
+    first = MaxSimReranker(MaxSimParams(model=tiny_st), ctx)
+    a = first.rerank(QUERIES, CORPUS, first_stage_run(), depth=8)
+    second = MaxSimReranker(MaxSimParams(model=tiny_st), ctx)
+    b = second.rerank(QUERIES, CORPUS, first_stage_run(), depth=8)
+    assert (first.forward_passes, second.forward_passes) == (len(CORPUS), 0)
+    assert second.stats["embedding_cache_hit"] == 1.0
+    for qid in QUERIES:  # float16 cache entries: identical on reload
+        assert a[qid] == pytest.approx(b[qid], abs=1e-6)
+
+
+def test_maxsim_unknown_model_fails_fast_offline(monkeypatch):
+    from harness.rerankers.maxsim import MaxSimParams, MaxSimReranker
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailableError, match="colbert-ir/no-such-encoder"):
+        MaxSimReranker(MaxSimParams(model="colbert-ir/no-such-encoder"), RunContext())
+
+
+def test_maxsim_is_registered():
+    from harness import registry
+    import harness.rerankers.maxsim  # noqa: F401  (until the lead lists it in BUILTIN_MODULES)
+    plugin = registry.get("reranker", "maxsim")
+    assert plugin.params().model == "sentence-transformers/all-MiniLM-L6-v2"

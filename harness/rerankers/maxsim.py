@@ -1,0 +1,125 @@
+"""`maxsim`: exact late-interaction (ColBERT-style MaxSim) rerank over the token embeddings of any
+sentence-transformers / HF encoder (offline: all-MiniLM-L6-v2's per-token outputs).
+
+Document token embeddings come from the `dense` retriever's embedding-cache entry: the reranker
+builds a `TokenEncoder` (the `dense` retriever with tokens) with the same model, max length,
+normalisation and document prefix. So when a `dense` first stage uses the same encoder with `need_tokens=True`,
+every document passes through the encoder once per run (pooled and token embeddings from one
+forward pass) and a later run encodes nothing. Query token embeddings are computed live: they are
+part of the measured query latency.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from ..context import RunContext
+from ..errors import DataError
+from ..late_interaction import encode_with_tokens, flatten_tokens, maxsim_scores
+from ..registry import Params, register
+from ..retrievers.dense import MINILM, BiEncoderRetriever, DenseParams
+from ..types import Document
+from .base import Pair, PairwiseReranker
+
+
+class MaxSimParams(Params):
+    model: str = Field(MINILM, description="hub id or local folder of a token encoder")
+    batch_size: int = Field(64, ge=1)
+    max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")
+    normalize: bool = Field(True, description="L2-normalise token vectors (as ColBERT does); "
+                            "also the `normalize` of the dense entry whose cache it shares")
+    query_prefix: str = ""
+    doc_prefix: str = ""
+
+
+def shared_dense_params(params: MaxSimParams) -> DenseParams:
+    """The `dense` parameters whose document cache entry holds this reranker's token embeddings."""
+    return DenseParams(model=params.model, batch_size=params.batch_size,
+                       max_length=params.max_length, normalize=params.normalize,
+                       query_prefix=params.query_prefix, doc_prefix=params.doc_prefix)
+
+
+def shares_document_encoder(dense: DenseParams, maxsim: MaxSimParams) -> bool:
+    """True when a `dense` stage and a `maxsim` reranker read the same document cache entry, so
+    the dense stage should be built with `need_tokens=True` (one forward pass per document)."""
+    fields = ("model", "max_length", "normalize", "doc_prefix")
+    shared = shared_dense_params(maxsim)
+    return all(getattr(dense, f) == getattr(shared, f) for f in fields)
+
+
+class TokenEncoder(BiEncoderRetriever):
+    """The dense retriever's document encoder with tokens, writing the very same cache entry
+    (same `encoder_key`, same arrays). It encodes through `encode_with_tokens`, which avoids a
+    sentence-transformers 5.7 bug in `encode(output_value=None)` for batches over 4 texts."""
+
+    def __init__(self, params: DenseParams, ctx: RunContext):
+        super().__init__(params, ctx, need_tokens=True)
+
+    def encode_documents(self, texts: list[str]) -> dict[str, np.ndarray]:
+        texts = [self.params.doc_prefix + t for t in texts]
+        self.forward_passes += len(texts)
+        pooled, tokens = encode_with_tokens(self.model, texts, self.params.batch_size)
+        if self.params.normalize:
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        token_vectors, token_offsets = flatten_tokens(tokens)
+        return {"vectors": pooled, "token_vectors": token_vectors, "token_offsets": token_offsets}
+
+
+@register("reranker", "maxsim", params=MaxSimParams, requires=("sentence_transformers",),
+          install_hint="pip install sentence-transformers")
+class MaxSimReranker(PairwiseReranker):
+    """Exact MaxSim rerank over an encoder's token embeddings (documents cached, queries live)."""
+
+    def __init__(self, params: MaxSimParams, ctx: Optional[RunContext] = None):
+        super().__init__()
+        self.params = params
+        self.encoder = TokenEncoder(shared_dense_params(params), ctx or RunContext())
+        self._corpus: Optional[Mapping[str, Document]] = None
+        self._rows: dict[str, int] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+
+    @property
+    def forward_passes(self) -> int:
+        """Documents this reranker encoded (0 when the shared cache entry already had them)."""
+        return self.encoder.forward_passes
+
+    def prepare(self, corpus: Mapping[str, Document]) -> None:
+        """Load (or encode once) the corpus's token embeddings; later calls with the same corpus
+        object are free, so per-query rerank calls never touch the disk."""
+        if corpus is self._corpus:
+            return
+        _, arrays = self.encoder.document_arrays(corpus)
+        self._arrays = {"token_vectors": arrays["token_vectors"],
+                        "token_offsets": arrays["token_offsets"]}
+        self._rows = {doc_id: row for row, doc_id in enumerate(corpus)}
+        self._corpus = corpus  # held, so its id cannot be reused by another object
+
+    def encode_query_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        """Per query, its token embeddings (m_i, d) float32, padding positions dropped."""
+        return encode_with_tokens(self.encoder.model, [self.params.query_prefix + t for t in texts],
+                                  self.params.batch_size)[1]
+
+    def score_pairs(self, pairs: list[Pair], queries: Mapping[str, str],
+                    corpus: Mapping[str, Document]) -> Sequence[float]:
+        self.prepare(corpus)
+        unknown = [doc_id for _, doc_id in pairs if doc_id not in self._rows]
+        if unknown:
+            raise DataError(f"maxsim: {len(unknown)} candidates are not in the corpus the token "
+                            f"embeddings were built from, e.g. {unknown[0]!r}")
+        by_query: dict[str, list[int]] = {}
+        for position, (qid, _) in enumerate(pairs):
+            by_query.setdefault(qid, []).append(position)
+        qids = list(by_query)
+        query_tokens = self.encode_query_tokens([queries[q] for q in qids])
+        scores = np.zeros(len(pairs), dtype=np.float64)
+        for qid, tokens in zip(qids, query_tokens):
+            positions = by_query[qid]
+            rows = np.array([self._rows[pairs[p][1]] for p in positions], dtype=np.int64)
+            scores[positions] = maxsim_scores(tokens, self._arrays["token_vectors"],
+                                              self._arrays["token_offsets"], rows,
+                                              normalize=self.params.normalize)
+        self.stats.update(model=self.params.model, document_forward_passes=self.forward_passes,
+                          embedding_cache_hit=self.encoder.stats.get("embedding_cache_hit", 0.0))
+        return scores.tolist()
