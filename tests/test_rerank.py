@@ -237,3 +237,37 @@ def test_cross_encoder_unavailable_model_fails_before_loading(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailableError, match="'org/no-such-cross-encoder' is not available"):
         make_ce("org/no-such-cross-encoder")
+
+
+# ---- the throughput benchmark ------------------------------------------------------------------
+
+def run_benchmark(monkeypatch, *argv):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "rerank_throughput.py"
+    spec = importlib.util.spec_from_file_location("rerank_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr("sys.argv", ["rerank_throughput.py", *argv])
+    return module.main()
+
+
+def test_benchmark_reports_throughput_and_stage_split(monkeypatch, tmp_path, capsys):
+    out = tmp_path / "numbers.json"
+    assert run_benchmark(monkeypatch, "--queries", "2", "--extra-docs", "20", "--depth", "5",
+                         "--latency-queries", "1", "--json", str(out)) == 0
+    import json
+    numbers = json.loads(out.read_text())
+    (result,) = numbers["runs"]
+    assert 0 < result["batch_pairs"] <= 2 * 5 and result["pairs_per_s"] > 0
+    assert set(result["single"]) == {"first_stage", "rerank", "total"}
+    assert result["single"]["rerank"]["n_queries"] == 1 and result["fp16"] is False
+    assert "pairs/s" in capsys.readouterr().out
+
+
+def test_benchmark_cuda_part_skips_without_a_gpu(monkeypatch, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the CUDA part would run")
+    assert run_benchmark(monkeypatch, "--device", "cuda") == 0
+    assert "CUDA is not available" in capsys.readouterr().out

@@ -1,12 +1,10 @@
 """What every fuser shares: validated per-run depths and weights, and each run's cut ranking."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from ..errors import ConfigError
 from ..types import Run, ranked
-
-Depth = Union[int, list[int], None]
 
 
 def per_run(value, n_runs: int, name: str, default) -> list:
