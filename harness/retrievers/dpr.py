@@ -1,0 +1,142 @@
+"""`dpr`: a two-tower dual encoder (separate question and passage encoders), dot product.
+
+Each tower is either a DPR checkpoint (config `model_type == "dpr"`, loaded as
+`DPRQuestionEncoder` / `DPRContextEncoder`, vector = the model's pooler output) or any other
+Hugging Face encoder loaded with `AutoModel`, pooled by `pooling` (`cls` or `mean`). The type is
+read from the checkpoint's config, never guessed from the name. Document vectors are cached and
+served by any ANN backend through VectorRetriever; query vectors are encoded live.
+"""
+from __future__ import annotations
+
+from typing import Dict, Literal, Optional
+
+import numpy as np
+from pydantic import Field
+
+from ..context import RunContext
+from ..errors import ConfigError
+from ..registry import Params, register
+from .vector import IndexSpec, VectorRetriever
+
+DPR_QUESTION = "facebook/dpr-question_encoder-single-nq-base"
+DPR_CONTEXT = "facebook/dpr-ctx_encoder-single-nq-base"
+
+
+class DPRParams(Params):
+    question_model: str = Field(DPR_QUESTION, description="hub id or local folder")
+    context_model: str = Field(DPR_CONTEXT, description="hub id or local folder")
+    pooling: Literal["cls", "mean"] = Field("cls", description="for non-DPR encoders only")
+    batch_size: int = Field(32, ge=1)
+    max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")
+    normalize: bool = Field(False, description="DPR is trained for raw dot product")
+    index: IndexSpec = Field(default_factory=IndexSpec)
+
+
+class Tower:
+    """One encoder: tokenizer + model + pooling, texts -> (n, d) float32."""
+
+    def __init__(self, name: str, role: Literal["question", "context"], pooling: str,
+                 max_length: Optional[int], device: str):
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        from ..models import resolve_model
+        self.name = name
+        self.path = resolve_model(name)
+        config = AutoConfig.from_pretrained(self.path)
+        self.is_dpr = config.model_type == "dpr"
+        if self.is_dpr:
+            model_cls = self._dpr_class(config, role)
+            self.model = model_cls.from_pretrained(self.path)
+            self.pooling = "dpr-pooler"
+        else:
+            self.model = AutoModel.from_pretrained(self.path)
+            self.pooling = pooling
+        self.model.to(device).eval()
+        self.device = device
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        limit = min(self.tokenizer.model_max_length,
+                    getattr(config, "max_position_embeddings", None) or 512)
+        self.max_length = min(max_length, limit) if max_length else limit
+
+    def _dpr_class(self, config, role: str):
+        from transformers import DPRContextEncoder, DPRQuestionEncoder
+        wanted = DPRQuestionEncoder if role == "question" else DPRContextEncoder
+        # A DPR config does not say which tower it is; its `architectures` does. Loading a
+        # context checkpoint as a question encoder would silently start from random weights.
+        architectures = getattr(config, "architectures", None) or []
+        if architectures and wanted.__name__ not in architectures:
+            raise ConfigError(f"dpr: {self.name!r} is a {', '.join(architectures)} checkpoint, "
+                              f"but it is given as the {role} encoder ({role}_model)")
+        return wanted
+
+    def count_truncated(self, texts: list[str]) -> tuple[int, int]:
+        """(texts longer than max_length tokens, longest text in tokens)."""
+        lengths = [len(ids) for ids in self.tokenizer(texts, truncation=False,
+                                                      verbose=False)["input_ids"]]
+        return sum(n > self.max_length for n in lengths), max(lengths, default=0)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding
+        out: list[np.ndarray] = [np.empty(0, np.float32)] * len(texts)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                batch = order[start:start + batch_size]
+                inputs = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True,
+                                        max_length=self.max_length,
+                                        return_tensors="pt").to(self.device)
+                vectors = self._pool(self.model(**inputs), inputs["attention_mask"])
+                for row, i in enumerate(batch):
+                    out[i] = vectors[row].float().cpu().numpy()
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack(out).astype(np.float32)
+
+    def _pool(self, output, mask):
+        if self.is_dpr:
+            return output.pooler_output  # DPR's [CLS] (+ projection when projection_dim > 0)
+        hidden = output.last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+@register("retriever", "dpr", params=DPRParams, requires=("transformers",),
+          install_hint="pip install transformers")
+class DPRRetriever(VectorRetriever):
+    """Two-tower dual encoder (DPR NQ encoders, or any two HF encoders with cls/mean pooling)."""
+
+    def __init__(self, params: DPRParams, ctx: RunContext):
+        super().__init__(params.index, ctx)
+        import torch
+        torch.set_num_threads(ctx.threads)
+        self.params = params
+        self.similarity = "cos" if params.normalize else "dot"
+        self.normalized = params.normalize
+        self.question = Tower(params.question_model, "question", params.pooling,
+                              params.max_length, ctx.device)
+        self.context = Tower(params.context_model, "context", params.pooling,
+                             params.max_length, ctx.device)
+        self.forward_passes = 0  # documents encoded by this instance; tests count them
+
+    def encoder_key(self) -> dict:
+        from ..models import model_fingerprint
+        return {"model": self.params.context_model,
+                "model_hash": model_fingerprint(self.context.path), "role": "dpr-context",
+                "pooling": self.context.pooling, "max_length": self.context.max_length,
+                "normalize": self.params.normalize}
+
+    def encode_documents(self, texts: list[str]) -> Dict[str, np.ndarray]:
+        self.forward_passes += len(texts)
+        truncated, longest = self.context.count_truncated(texts)
+        self.stats.update(truncated_docs=truncated, longest_doc_tokens=longest)
+        return {"vectors": self._maybe_normalize(self.context.encode(texts, self.params.batch_size))}
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._maybe_normalize(self.question.encode(texts, self.params.batch_size))
+
+    def _maybe_normalize(self, vectors: np.ndarray) -> np.ndarray:
+        if not self.params.normalize:
+            return vectors
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
