@@ -43,6 +43,31 @@ def with_extra(evaluation: Evaluation, extra: dict) -> Evaluation:
     return evaluation
 
 
+def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluation]) -> dict:
+    """The trade-off frontiers the report plots: ANN recall@10 vs single-query q/s (sweep points),
+    and nDCG@10 vs p95 single-query latency (every pipeline)."""
+    from .ann.pareto import pareto_frontier
+    points = []
+    for res in results:
+        ev = evaluations.get(res.pipeline.name)
+        if ev is None:
+            continue
+        total = {stat: v for stage, mode, stat, v in res.timings if (stage, mode) == ("total", "single")}
+        points.append({"pipeline": res.pipeline.name, **ev.aggregate,
+                       "p95_ms": total.get("p95_ms", math.nan),
+                       "single_qps": 1000.0 / total["mean_ms"] if total.get("mean_ms") else math.nan})
+    fronts = {}
+    ann_points = [p for p in points if any(m.startswith("ann_recall@") for m in p)]
+    if ann_points:
+        recall = next(m for m in ann_points[0] if m.startswith("ann_recall@"))
+        fronts[f"{recall}_vs_single_qps"] = [p["pipeline"] for p in pareto_frontier(
+            ann_points, [(lambda p: p[recall], "max"), (lambda p: p["single_qps"], "max")])]
+    if points and "nDCG@10" in points[0]:
+        fronts["nDCG@10_vs_p95_ms"] = [p["pipeline"] for p in pareto_frontier(
+            points, [(lambda p: p["nDCG@10"], "max"), (lambda p: p["p95_ms"], "min")])]
+    return fronts
+
+
 def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
     dataset = load_dataset(config.dataset.name, config.dataset.split)
     if config.dataset.slice:
@@ -99,6 +124,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         pipelines_meta[p.name] = meta
 
     writer.metrics(evaluations)
+    writer.pareto(pareto_fronts(results, evaluations))
     writer.timings(timing_rows)
     writer.dataset_files(dataset, runs)
     writer.metadata({

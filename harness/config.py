@@ -140,15 +140,17 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str]) -> N
     allowed = ", ".join(plugin.params.model_fields) or "none"
     params = spec.plugin_params()
     index = params.get("index")
-    if isinstance(index, dict):  # an ANN backend spec, possibly a build x search sweep
+    if isinstance(index, (dict, list)):  # ANN backend specs, possibly build x search sweeps
         from .ann.sweep import parse_sweep
+        specs = index if isinstance(index, list) else [index]
         try:
-            sweep = parse_sweep(index, where=f"{path}.index")
+            sweeps = [parse_sweep(one, where=f"{path}.index" + (f"[{i}]" if isinstance(index, list) else ""))
+                      for i, one in enumerate(specs)]
         except HarnessError as exc:
             errors.append(str(exc))
             return
-        params = {**params, "index": {"type": sweep.backend, "build": sweep.build_points[0],
-                                      "search": sweep.search_points[0]}}
+        params = {**params, "index": {"type": sweeps[0].backend, "build": sweeps[0].build_points[0],
+                                      "search": sweeps[0].search_points[0]}}
     try:
         plugin.params(**params)
     except ValidationError as exc:

@@ -55,10 +55,10 @@ def _is_sweep(index: dict) -> bool:
                for v in (index.get(section) or {}).values())
 
 
-def _kind_of(spec: PipelineSpec) -> str:
-    if spec.fuse:
+def _kind_of(spec: PipelineSpec, retriever: Optional[StageSpec]) -> str:
+    """The regression-tolerance class of a first stage (`retriever`: the point's own spec)."""
+    if retriever is None:
         return "fusion"
-    retriever = spec.retriever
     params = retriever.plugin_params()
     if retriever.type in ("bm25",):
         return "lucene-bm25"
@@ -66,7 +66,8 @@ def _kind_of(spec: PipelineSpec) -> str:
         return "bm25s"
     index = params.get("index") or {}
     if retriever.type in ("dense", "dpr"):
-        return "exact-dense" if index.get("type", "flat") == "flat" else "ann"
+        exact = isinstance(index, dict) and index.get("type", "flat") == "flat"
+        return "exact-dense" if exact else "ann"
     return "model"
 
 
@@ -91,16 +92,19 @@ class Planner:
         and their search points follow, so each index is built once (see retrievers/vector.py)."""
         params = spec.retriever.plugin_params()
         index = params.get("index")
-        if not isinstance(index, dict) or not _is_sweep(index):
+        if isinstance(index, dict) and not _is_sweep(index):
+            return [(spec.name, spec.retriever)]
+        if not isinstance(index, (dict, list)):
             return [(spec.name, spec.retriever)]
         from .ann.sweep import parse_sweep, point_name
-        sweep = parse_sweep(index)
         points = []
-        for build in sweep.build_points:
-            for search in sweep.search_points:
-                point = StageSpec(type=spec.retriever.type, **{
-                    **params, "index": {"type": sweep.backend, "build": build, "search": search}})
-                points.append((point_name(sweep.backend, {**build, **search}, spec.name), point))
+        for sweep in map(parse_sweep, index if isinstance(index, list) else [index]):
+            for build in sweep.build_points:
+                for search in sweep.search_points:
+                    point = StageSpec(type=spec.retriever.type, **{**params, "index": {
+                        "type": sweep.backend, "build": build, "search": search}})
+                    points.append((point_name(sweep.backend, {**build, **search}, spec.name),
+                                   point))
         return points
 
     def pipelines(self) -> list[Pipeline]:
@@ -116,8 +120,8 @@ class Planner:
                 firsts = [(spec.name, self._node("fusion", "fuser", spec.fuse,
                                                  [by_name[name] for name in spec.fuse.inputs]))]
             by_name[spec.name] = firsts[0][1]
-            kind = _kind_of(spec)
             for name, first in firsts:
+                kind = _kind_of(spec, first.spec if spec.retriever else None)
                 out.append(Pipeline(name, first, spec.name, kind, None, spec.expect,
                                     spec.tolerance))
                 for depth in spec.rerank.depths() if spec.rerank else []:

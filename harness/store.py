@@ -75,6 +75,9 @@ class ResultsWriter:
         write_run(self.out / "runs" / name, run, _UNSAFE.sub("_", pipeline))
         return f"runs/{name}"
 
+    def pareto(self, fronts: dict) -> None:
+        write_json(self.out / "pareto.json", fronts)
+
     def metadata(self, metadata: dict) -> None:
         write_json(self.out / "metadata.json", metadata)
 

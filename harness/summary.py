@@ -12,7 +12,8 @@ def _lookup(timings, stage: str, mode: str, stat: str):
 
 
 def format_table(outcome) -> str:
-    measures = next(iter(outcome.evaluations.values())).aggregate.keys() if outcome.evaluations else []
+    measures = list(dict.fromkeys(m for ev in outcome.evaluations.values() for m in ev.aggregate
+                                  if not m.startswith("ann_") or m.startswith("ann_recall@")))
     header = ["pipeline", *measures, "p50 ms", "p95 ms", "batch q/s"]
     rows = []
     for res in outcome.results:
@@ -24,7 +25,8 @@ def format_table(outcome) -> str:
         p50 = _lookup(res.timings, "total", "single", "p50_ms")
         p95 = _lookup(res.timings, "total", "single", "p95_ms")
         qps = _lookup(res.timings, "total", "batch", "qps")
-        rows.append([name, *(f"{v:.4f}" for v in ev.aggregate.values()),
+        rows.append([name, *(f"{ev.aggregate[m]:.4f}" if m in ev.aggregate else "-"
+                             for m in measures),
                      "-" if p50 is None else f"{p50:.2f}", "-" if p95 is None else f"{p95:.2f}",
                      "-" if qps is None else f"{qps:.1f}"])
     widths = [max(len(str(r[i])) for r in [header, *rows] if i < len(r)) for i in range(len(header))]

@@ -121,10 +121,10 @@ class VectorRetriever:
         return run
 
     def extra_measures(self, run: Run, k: int = 10) -> dict[str, dict[str, float]]:
-        """For an approximate index: per-query recall@k against exact search on the same vectors
-        (ties with the k-th exact neighbour count as hits), and per-query flags for results that
-        are short of k or repeat an id (the run itself, a dict, cannot show repeats)."""
-        if self.index_spec.type == "flat" or self._last_batch is None:
+        """Per-query recall@k against exact search on the same vectors (ties with the k-th exact
+        neighbour count as hits; 1.0 everywhere for `flat`, which checks it), and per-query flags
+        for results short of k or repeating an id (the run itself, a dict, cannot show repeats)."""
+        if self._last_batch is None:
             return {}
         from ..ann.recall import ann_recall, exact_neighbours
         qids, Q, ids = self._last_batch

@@ -1,0 +1,75 @@
+"""The dense retriever through `harness run`: embedding cache, exact search and ANN sweeps,
+with a tiny sentence-transformers model built on the fly (loaded like a real checkpoint)."""
+import json
+
+import pytest
+
+from harness import config as config_mod
+from harness.benchmark import run_benchmark
+from harness.retrievers import vector
+from tiny_models import tiny_sentence_transformer
+from test_runner import tiny_beir  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def tiny_st(tmp_path_factory):
+    return str(tiny_sentence_transformer(tmp_path_factory.mktemp("st") / "model"))
+
+
+def config(folder, model, index, **over):
+    return config_mod.validate({
+        "name": "dense", "dataset": {"name": str(folder)}, "k": 5, "isolation": "none",
+        "measures": ["nDCG@10", "R@100"], "timing": {"latency_queries": 2, "warmup": 1},
+        "pipelines": [{"name": "dense", "retriever": {"type": "dense", "model": model,
+                                                      "index": index}}], **over})
+
+
+def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tmp_path, monkeypatch):
+    builds = []
+    real = vector._build_index
+    monkeypatch.setattr(vector, "_build_index",
+                        lambda spec, *a: builds.append(spec.build) or real(spec, *a))
+    cfg = config(tiny_beir, tiny_st, {"type": "hnsw", "build": {"M": [4, 8], "ef_construction": 20},
+                                      "search": {"ef": [2, 10]}})
+    out = run_benchmark(cfg, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
+    names = [r.pipeline.name for r in out.results]
+    assert names == ["dense/hnsw[M=4,efC=20,ef=2]", "dense/hnsw[M=4,efC=20,ef=10]",
+                     "dense/hnsw[M=8,efC=20,ef=2]", "dense/hnsw[M=8,efC=20,ef=10]"]
+    assert all(r.error is None for r in out.results)
+    # memoised: the second search point of a build point reuses its index
+    built = {json.dumps(b, sort_keys=True) for b in builds}
+    assert len(built) == 2
+    import csv
+    with open(out.out_dir / "metrics.csv") as fh:
+        rows = {(r["pipeline"], r["measure"]): float(r["value"]) for r in csv.DictReader(fh)}
+    assert 0.0 < rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_recall@5")] <= 1.0
+    assert rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_duplicates")] == 0.0
+    meta = json.loads((out.out_dir / "metadata.json").read_text())
+    assert meta["pipelines"]["dense/hnsw[M=4,efC=20,ef=2]"]["kind"] == "ann"
+
+
+def test_flat_search_is_exact_and_second_run_hits_the_cache(tiny_beir, tiny_st, tmp_path):
+    cfg = config(tiny_beir, tiny_st, {"type": "flat"})
+    first = run_benchmark(cfg, tmp_path / "a", cache_dir=tmp_path / "cache", progress=False)
+    timings = (first.out_dir / "timings.csv").read_text()
+    assert "dense,index,build,embedding_cache_hit,0.0" in timings
+    second = run_benchmark(cfg, tmp_path / "b", cache_dir=tmp_path / "cache", progress=False)
+    assert "dense,index,build,embedding_cache_hit,1.0" in (second.out_dir / "timings.csv").read_text()
+    assert (first.out_dir / "metrics.csv").read_bytes() == (second.out_dir / "metrics.csv").read_bytes()
+    assert "dense,ann_recall@5,1.0" in (first.out_dir / "metrics.csv").read_text()  # flat is exact
+
+
+def test_metric_mismatch_is_refused(tiny_beir, tiny_st, tmp_path):
+    cfg = config_mod.validate({
+        "name": "dense", "dataset": {"name": str(tiny_beir)}, "isolation": "none",
+        "pipelines": [{"name": "dot", "retriever": {
+            "type": "dense", "model": tiny_st, "normalize": False,
+            "index": {"type": "annoy", "build": {"metric": "angular"}}}}]})
+    out = run_benchmark(cfg, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
+    assert "ranks by cosine but the model's similarity is dot product" in out.results[0].error
+
+
+def test_bad_sweep_parameter_is_a_config_error(tiny_beir, tiny_st):
+    with pytest.raises(config_mod.ConfigError, match=r"pipelines\[0\]\.retriever\.index\.search: "
+                                                     r"unknown parameter\(s\) nprobe for ann hnsw"):
+        config(tiny_beir, tiny_st, {"type": "hnsw", "search": {"nprobe": [1, 2]}})
