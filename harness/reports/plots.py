@@ -67,14 +67,15 @@ def quality_vs_latency(results: Results) -> Optional[Plot]:
     for pipeline, means in results.metrics.items():
         p95 = _timing(results, pipeline, SINGLE_P95)
         if measure in means and p95 and p95 > 0:
-            points.append(Point(p95, means[measure], pipeline, pipeline))
+            family = sweep_family(results, re.sub(r"@\d+$", "", pipeline))
+            points.append(Point(p95, means[measure], pipeline, family))
     if not points:
         return None
     front = pareto_front(points, minimize_x=True)
     return Plot("latency", f"{measure} vs p95 single-query latency",
                 f"Frontier: {', '.join(p.label for p in front)}. Up and left is better.",
                 scatter(points, "p95 latency (ms)", measure, x_log=True, frontier=front,
-                        title=f"{measure} vs p95 latency"))
+                        annotate=True, title=f"{measure} vs p95 latency"))
 
 
 def quality_vs_depth(results: Results) -> Optional[Plot]:

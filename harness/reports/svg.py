@@ -79,8 +79,13 @@ def _fmt(value: float) -> str:
 
 def scatter(points: Sequence[Point], x_label: str, y_label: str, *, x_log: bool = False,
             y_log: bool = False, connect: bool = False,
-            frontier: Optional[Sequence[Point]] = None, title: str = "") -> str:
-    """One <svg> element. Each point has a <title> tooltip; the frontier is a thick dashed line."""
+            frontier: Optional[Sequence[Point]] = None, annotate: bool = False,
+            title: str = "") -> str:
+    """One <svg> element. Each point has a <title> tooltip; the frontier is a thick dashed line.
+
+    `annotate` writes the labels of the frontier points next to them (series colours repeat
+    beyond ten series, so names on the plot keep the frontier readable).
+    """
     if not points:
         return ""
     plot_right = WIDTH - MARGIN_RIGHT
@@ -126,6 +131,9 @@ def scatter(points: Sequence[Point], x_label: str, y_label: str, *, x_log: bool 
         out.append(f'<circle cx="{xa.px(p.x):.1f}" cy="{ya.px(p.y):.1f}" r="4.5" '
                    f'fill="{color[p.series]}"{ring}><title>{escape(p.label)}: '
                    f'{escape(x_label)} {_fmt(p.x)}, {escape(y_label)} {_fmt(p.y)}</title></circle>')
+    for p in frontier or () if annotate else ():
+        out.append(f'<text x="{xa.px(p.x) + 7:.1f}" y="{ya.px(p.y) - 6:.1f}" fill="#333" '
+                   f'font-size="10">{escape(_short(p.label))}</text>')
     legend_x = plot_right + 12
     for i, name in enumerate(series[:20]):
         y = MARGIN_TOP + 8 + i * 16
