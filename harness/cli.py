@@ -50,6 +50,12 @@ def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[in
     except HarnessError as exc:
         _fail(exc)
     print_summary(outcome)
+    if not no_report:
+        from .reports import build_report
+        try:
+            click.echo(f"report:  {build_report(outcome.out_dir)}")
+        except HarnessError as exc:  # the results stand; only the report is missing
+            click.echo(f"warning: report not written: {exc}", err=True)
     failed = [r.pipeline.name for r in outcome.results if r.error]
     if failed:
         click.echo(f"{len(failed)} pipeline(s) failed: {', '.join(failed)} (see metadata.json)",
@@ -74,8 +80,10 @@ def _fail(exc: HarnessError) -> None:
 def _register_subcommands() -> None:
     from .datasets.cli import datasets
     from .evaluation.cli import eval_command
+    from .reports.cli import report_command
     cli.add_command(datasets)
     cli.add_command(eval_command)
+    cli.add_command(report_command)
 
 
 _register_subcommands()

@@ -152,10 +152,19 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str]) -> N
         params = {**params, "index": {"type": sweeps[0].backend, "build": sweeps[0].build_points[0],
                                       "search": sweeps[0].search_points[0]}}
     try:
-        plugin.params(**params)
+        validated = plugin.params(**params)
     except ValidationError as exc:
         errors.extend(f"{line} (parameters of {kind} {spec.type!r}: {allowed})"
                       for line in _format(exc, path))
+        return
+    from .models import check_available
+    for field in validated.MODEL_FIELDS:
+        name = getattr(validated, field)
+        try:
+            if name:
+                check_available(name)
+        except HarnessError as exc:
+            errors.append(f"{path}.{field}: {exc}")
 
 
 def validate(data: Any, source: str = "<config>") -> Config:

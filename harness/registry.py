@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Callable, Dict, Optional, Type
+from typing import Callable, ClassVar, Dict, Optional, Type
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +35,12 @@ class Params(BaseModel):
     """Base for plugin parameters: unknown fields are errors, so typos never pass silently."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields naming a model (hub id or folder): checked before any work, so a model that is not
+    # available offline fails the config, not a run half an hour in.
+    MODEL_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def model_names(self) -> list[str]:
+        return [getattr(self, f) for f in self.MODEL_FIELDS if getattr(self, f)]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ TOKENIZE_CHUNK = 1024  # documents tokenized at once when counting truncation
 
 
 class CrossEncoderParams(Params):
+    MODEL_FIELDS = ("model",)
     model: str = Field(DEFAULT_MODEL, description="hub id or local folder")
     batch_size: int = Field(32, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens per pair; None = the model's")

@@ -25,6 +25,7 @@ from .base import Pair, PairwiseReranker
 
 
 class MaxSimParams(Params):
+    MODEL_FIELDS = ("model",)
     model: str = Field(MINILM, description="hub id or local folder of a token encoder")
     batch_size: int = Field(64, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")

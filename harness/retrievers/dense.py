@@ -18,6 +18,7 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class DenseParams(Params):
+    MODEL_FIELDS = ("model",)
     model: str = MINILM
     batch_size: int = Field(64, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")
