@@ -6,7 +6,6 @@ import yaml
 from click.testing import CliRunner
 
 import fake_plugins  # noqa: F401  (registers the fake plugins)
-import harness.fusion  # noqa: F401  (registers rrf; not yet in registry.BUILTIN_MODULES)
 from harness import config as config_mod
 from harness.benchmark import run_benchmark
 from harness.regression.cli import baseline_command, check_command
