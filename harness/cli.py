@@ -38,13 +38,23 @@ def cli(verbose: bool) -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Embedding/index cache (default $HARNESS_CACHE_DIR or ./.cache/harness).")
 @click.option("--no-report", is_flag=True, help="Do not build the HTML/CSV/Markdown report.")
+@click.option("--plugins", "plugin_modules", multiple=True, metavar="MODULE",
+              help="Import this Python module first (it registers plugins). Configs themselves "
+                   "can only name registered plugins, never code.")
 def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[int], force: bool,
-                cache_dir: Optional[Path], no_report: bool) -> None:
+                cache_dir: Optional[Path], no_report: bool, plugin_modules: tuple[str, ...]) -> None:
     """Run the benchmark CONFIG_PATH and print a results table."""
+    import importlib
+
     from . import config as config_mod
     from .benchmark import run_benchmark
     from .summary import print_summary
     try:
+        for module in plugin_modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise HarnessError(f"--plugins {module}: cannot import: {exc}") from None
         config = config_mod.load(config_path)
         outcome = run_benchmark(config, out, max_queries, force, cache_dir)
     except HarnessError as exc:
@@ -80,7 +90,10 @@ def _fail(exc: HarnessError) -> None:
 def _register_subcommands() -> None:
     from .datasets.cli import datasets
     from .evaluation.cli import eval_command
+    from .regression.cli import baseline_command, check_command
     from .reports.cli import report_command
+    cli.add_command(check_command)
+    cli.add_command(baseline_command)
     cli.add_command(datasets)
     cli.add_command(eval_command)
     cli.add_command(report_command)
@@ -91,3 +104,7 @@ _register_subcommands()
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

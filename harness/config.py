@@ -88,7 +88,8 @@ class Config(_Strict):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     threads: Optional[int] = Field(None, ge=1, description="default: all cores")
     seed: int = 0
-    deterministic: bool = False
+    deterministic: bool = Field(False, description="build HNSW and Annoy indexes single-threaded "
+                                "(their multi-threaded builds depend on scheduling)")
     isolation: Literal["process", "none"] = Field(
         "process", description="process: each config entry runs in a forked worker, so a crash, "
         "timeout or memory blow-up fails only that entry")

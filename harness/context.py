@@ -19,6 +19,7 @@ class RunContext:
     seed: int = 0
     dataset_key: str = ""        # content hash of the dataset files: part of every cache key
     progress: bool = True
+    deterministic: bool = False  # engines that depend on thread scheduling build single-threaded
     # (model, max_length, normalize, doc_prefix) of encoders whose per-token document embeddings a
     # later stage needs (MaxSim): a dense stage with that encoder keeps them from its one pass.
     token_encoders: frozenset = frozenset()

@@ -168,10 +168,13 @@ class Executor:
             result.error = str(exc)
             return result
         result.run = records[-1].run
+        firsts = [n for n in chain if n.stage == "first_stage"]
         for node, rec in zip(chain, records):
-            stage = node.stage
+            # Several first stages (fusion inputs) are told apart by their input position.
+            suffix = f".{firsts.index(node) + 1}" if len(firsts) > 1 and node in firsts else ""
             for mode, stat, value in rec.timings:
-                result.timings.append(("index" if mode == "build" else stage, mode, stat, value))
+                stage = "index" if mode == "build" else node.stage
+                result.timings.append((stage + suffix, mode, stat, value))
         try:
             total = self._total_latency(pipeline)
         except NodeFailed as exc:
@@ -223,6 +226,7 @@ def make_context(config: Config, cache_dir: Optional[Path], dataset_key: str,
     return RunContext(cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
                       device=resolve_device(config.device), threads=threads, seed=config.seed,
                       dataset_key=dataset_key, progress=progress,
+                      deterministic=config.deterministic,
                       token_encoders=token_encoders(config))
 
 

@@ -16,9 +16,10 @@ CALLS: Counter = Counter()
 
 class FakeParams(Params):
     fail: bool = False
-    sleep_s: float = 0.0
+    sleep_s: float = 0.0       # in each batch call
     alloc_mb: int = 0          # touch this much memory while searching
     crash: bool = False        # die abruptly (as a segfault or the OOM killer would)
+    started_file: str = ""     # touched when a batch search starts: tells a test where it is
 
 
 @register("retriever", "fake-overlap", params=FakeParams)
@@ -34,13 +35,16 @@ class OverlapRetriever:
 
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         CALLS["search"] += 1
+        batch = len(queries) > 1
+        if self.params.started_file and batch:
+            open(self.params.started_file, "w").close()
         if self.params.fail:
             raise RuntimeError("fake retriever asked to fail")
         if self.params.crash:
             os.kill(os.getpid(), signal.SIGKILL)
         hog = bytearray(self.params.alloc_mb * 2**20)
         hog[::4096] = b"x" * len(hog[::4096])  # touch every page so it is resident
-        time.sleep(self.params.sleep_s)
+        time.sleep(self.params.sleep_s if batch else 0.0)  # batch calls only: latency stays small
         run = {}
         for qid, text in queries.items():
             words = set(text.lower().split())

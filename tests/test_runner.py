@@ -139,3 +139,16 @@ def test_timeout_memory_cap_and_crash_fail_only_their_pipeline(tiny_beir, tmp_pa
     assert meta["crash"]["status"] == "failed" and "SIGKILL" in meta["crash"]["reason"]
     metrics = (out.out_dir / "metrics.csv").read_text()
     assert "good," in metrics and "slow," not in metrics and "hog," not in metrics
+
+
+def test_output_paths_stay_inside_the_results_folder(tiny_beir, tmp_path):
+    cfg = make_config(tiny_beir, [{"name": "../../escape", "retriever": {"type": "fake-overlap"}}])
+    out = run_benchmark(cfg, tmp_path / "a" / "out", progress=False)
+    run_file = json.loads((out.out_dir / "metadata.json").read_text())["pipelines"]["../../escape"]["run_file"]
+    assert (out.out_dir / run_file).resolve().parent == (out.out_dir / "runs").resolve()
+    assert not any((tmp_path / "a").glob("*.trec")) and not any(tmp_path.glob("*.trec"))
+
+
+def test_config_cannot_name_code(tiny_beir):
+    with pytest.raises(config_mod.ConfigError, match="unknown retriever 'os.system'"):
+        make_config(tiny_beir, [{"name": "x", "retriever": {"type": "os.system"}}])

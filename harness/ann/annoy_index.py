@@ -37,7 +37,8 @@ class AnnoyIndexBackend:
         import annoy
         self._annoy = annoy
         self.params = params
-        self.build_threads = params.threads or context.threads
+        # Annoy's multi-threaded build depends on scheduling: one thread when asked to be exact.
+        self.build_threads = 1 if context.deterministic else (params.threads or context.threads)
         self.threads = 1  # Annoy has no batch query API: batches are a loop in one thread
         self.seed = context.seed
         self.cache_dir = Path(context.cache_dir)

@@ -38,6 +38,7 @@ class HNSWIndex:
         self.params = params
         self.threads = params.threads or context.threads
         self.seed = context.seed
+        self.deterministic = params.deterministic or context.deterministic
         self._index = None
 
     def build(self, X: np.ndarray) -> None:
@@ -47,7 +48,7 @@ class HNSWIndex:
         index.init_index(max_elements=n, M=p.M, ef_construction=p.ef_construction,
                          random_seed=self.seed)
         # With several threads, insertion order (hence the graph) depends on scheduling.
-        build_threads = 1 if p.deterministic else self.threads
+        build_threads = 1 if self.deterministic else self.threads
         for start in range(0, n, 100_000):  # chunks: a memory-mapped X is never copied whole
             chunk = np.ascontiguousarray(X[start:start + 100_000], dtype=np.float32)
             index.add_items(chunk, np.arange(start, start + len(chunk)), num_threads=build_threads)
