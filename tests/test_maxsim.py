@@ -44,6 +44,15 @@ def test_maxsim_matches_brute_force(random_docs, normalize):
     assert got[3] == 0.0  # the empty document
 
 
+def test_maxsim_with_precomputed_inverse_norms(random_docs):
+    q, docs = random_docs
+    vectors, offsets = flat(docs)
+    got = maxsim_scores(q, vectors, offsets, token_inverse_norms=late_interaction.inverse_norms(
+        vectors, chunk=4))
+    want = brute_force_maxsim(q, [d.astype(np.float32) for d in docs], True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_maxsim_subset_of_rows_in_any_order(random_docs):
     q, docs = random_docs
     vectors, offsets = flat(docs)
@@ -150,15 +159,20 @@ def test_dense_and_maxsim_encode_each_document_once(tiny_st, tmp_path):
     assert shared_dense_params(maxsim_params).model == tiny_st
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="sentence-transformers 5.7 encode(output_value=None) fails for batches of "
-                   "more than 4 texts; fix: dense.py encodes through late_interaction.encode_with_tokens")
 def test_dense_with_tokens_encodes_batches_over_four(tiny_st, tmp_path):
+    """sentence-transformers 5.7 `encode(output_value=None)` raises IndexError for batches of more
+    than 4 texts (it indexes the per-batch string "modality" by row): dense must not use it."""
+    from harness.rerankers.maxsim import MaxSimParams, TokenEncoder, shared_dense_params
     from harness.retrievers.dense import BiEncoderRetriever, DenseParams
     dense = BiEncoderRetriever(DenseParams(model=tiny_st, batch_size=8),
                                RunContext(cache_dir=tmp_path, progress=False), need_tokens=True)
     arrays = dense.encode_documents([CORPUS[d].full_text for d in CORPUS])
     assert len(arrays["token_offsets"]) == len(CORPUS) + 1
+    reference = TokenEncoder(shared_dense_params(MaxSimParams(model=tiny_st)),
+                             RunContext(cache_dir=tmp_path, progress=False))
+    same = reference.encode_documents([CORPUS[d].full_text for d in CORPUS])
+    for name in ("vectors", "token_vectors", "token_offsets"):  # one cache entry, either writer
+        np.testing.assert_allclose(arrays[name], same[name], rtol=1e-3, atol=1e-3)
 
 
 def test_token_encoder_matches_sentence_transformers(tiny_st):

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ..context import RunContext
 from ..errors import DataError
-from ..late_interaction import encode_with_tokens, flatten_tokens, maxsim_scores
+from ..late_interaction import encode_with_tokens, flatten_tokens, inverse_norms, maxsim_scores
 from ..registry import Params, register
 from ..retrievers.dense import MINILM, BiEncoderRetriever, DenseParams
 from ..types import Document
@@ -94,6 +94,8 @@ class MaxSimReranker(PairwiseReranker):
         _, arrays = self.encoder.document_arrays(corpus)
         self._arrays = {"token_vectors": arrays["token_vectors"],
                         "token_offsets": arrays["token_offsets"]}
+        if self.params.normalize:
+            self._arrays["inverse_norms"] = inverse_norms(arrays["token_vectors"])
         self._rows = {doc_id: row for row, doc_id in enumerate(corpus)}
         self._corpus = corpus  # held, so its id cannot be reused by another object
 
@@ -120,7 +122,8 @@ class MaxSimReranker(PairwiseReranker):
             rows = np.array([self._rows[pairs[p][1]] for p in positions], dtype=np.int64)
             scores[positions] = maxsim_scores(tokens, self._arrays["token_vectors"],
                                               self._arrays["token_offsets"], rows,
-                                              normalize=self.params.normalize)
+                                              normalize=self.params.normalize,
+                                              token_inverse_norms=self._arrays.get("inverse_norms"))
         self.stats.update(model=self.params.model, document_forward_passes=self.forward_passes,
                           embedding_cache_hit=self.encoder.stats.get("embedding_cache_hit", 0.0))
         return scores.tolist()
