@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import numpy as np
+from tqdm import tqdm
 from pydantic import Field
 
 from ..context import RunContext
@@ -69,30 +70,43 @@ class BiEncoderRetriever(VectorRetriever):
     def required_arrays(self) -> tuple[str, ...]:
         return ("vectors", "token_vectors", "token_offsets") if self.need_tokens else ("vectors",)
 
+    def forward(self, texts: list[str], tokens: bool = False, progress: bool = False
+                ) -> tuple[np.ndarray, Optional[list[np.ndarray]]]:
+        """Pooled vectors (n, d) float32 — normalised if configured — and, if asked, each text's
+        token embeddings (padding dropped) from the same forward pass. Batches are formed by
+        length (longest first) for speed; results come back in input order."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        pooled = np.empty((len(texts), self.model.get_sentence_embedding_dimension()), np.float32)
+        token_out: Optional[list] = [None] * len(texts) if tokens else None
+        size = self.params.batch_size
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), size), desc="encoding", unit="batch",
+                              disable=not progress):
+                rows = order[start:start + size]
+                features = batch_to_device(self.model.preprocess([texts[i] for i in rows]),
+                                           self.model.device)
+                out = self.model(features)
+                pooled[rows] = out["sentence_embedding"].float().cpu().numpy()
+                if tokens:
+                    lengths = out["attention_mask"].sum(dim=1).tolist()
+                    matrix = out["token_embeddings"].float().cpu().numpy()
+                    for j, i in enumerate(rows):
+                        token_out[i] = matrix[j, :int(lengths[j])]
+        if self.params.normalize:
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled, token_out
+
     def encode_documents(self, texts: list[str]) -> Dict[str, np.ndarray]:
         texts = [self.params.doc_prefix + t for t in texts]
         self.forward_passes += len(texts)
-        if not self.need_tokens:
-            return {"vectors": self._encode(texts)}
-        outputs = self.model.encode(texts, batch_size=self.params.batch_size, output_value=None,
-                                    show_progress_bar=self.ctx.progress)
-        pooled = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
-        if self.params.normalize:
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        tokens, offsets = [], [0]
-        for o in outputs:  # drop padding positions: keep tokens under the attention mask
-            n = int(o["attention_mask"].sum())
-            tokens.append(o["token_embeddings"][:n].float().cpu().numpy().astype(np.float16))
-            offsets.append(offsets[-1] + n)
-        return {"vectors": pooled.astype(np.float32), "token_vectors": np.concatenate(tokens),
-                "token_offsets": np.asarray(offsets, dtype=np.int64)}
+        vectors, tokens = self.forward(texts, tokens=self.need_tokens, progress=self.ctx.progress)
+        arrays = {"vectors": vectors}
+        if tokens is not None:
+            arrays["token_vectors"] = np.concatenate(tokens).astype(np.float16)
+            arrays["token_offsets"] = np.cumsum([0] + [len(t) for t in tokens], dtype=np.int64)
+        return arrays
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode([self.params.query_prefix + t for t in texts], progress=False)
-
-    def _encode(self, texts: list[str], progress: Optional[bool] = None) -> np.ndarray:
-        return self.model.encode(texts, batch_size=self.params.batch_size,
-                                 normalize_embeddings=self.params.normalize,
-                                 convert_to_numpy=True, show_progress_bar=(
-                                     self.ctx.progress if progress is None else progress)
-                                 ).astype(np.float32)
+        return self.forward([self.params.query_prefix + t for t in texts])[0]
