@@ -90,38 +90,6 @@ def _score_block(q: np.ndarray, token_vectors: np.ndarray, starts: np.ndarray,
     out[nonempty] = per_doc_max.sum(axis=0, dtype=np.float64)
 
 
-def encode_with_tokens(model, texts: list[str], batch_size: int
-                       ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """One forward pass per text through a SentenceTransformer: (pooled (n, d) float32, per text
-    its token embeddings (tokens, d) float32 without padding), in input order.
-
-    It calls the model on tokenized batches itself because `encode(output_value=None)` in
-    sentence-transformers 5.7 indexes a per-batch string field ("modality") by row and raises
-    IndexError for batches longer than that string.
-    """
-    import torch
-
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32), []
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding per batch
-    pooled: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
-    tokens: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(texts)
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            features = model.tokenize([texts[i] for i in batch])
-            features = {k: v.to(model.device) if hasattr(v, "to") else v
-                        for k, v in features.items()}
-            out = model(features)
-            mask = out["attention_mask"].bool()  # works for left or right padding
-            sentence = out["sentence_embedding"].float().cpu().numpy()
-            for row, i in enumerate(batch):
-                pooled[i] = sentence[row]
-                tokens[i] = out["token_embeddings"][row][mask[row]].float().cpu().numpy()
-    return np.stack(pooled), tokens
-
-
 def flatten_tokens(tokens: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per-document token matrices to the cached layout: (token_vectors float16, token_offsets)."""
     offsets = np.zeros(len(tokens) + 1, dtype=np.int64)

@@ -5,7 +5,7 @@ from typing import Mapping, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
-from .types import Document, Run
+from .types import Document, Qrels, Run
 
 
 @runtime_checkable
@@ -63,3 +63,18 @@ class ExtraMeasures(Protocol):
     (e.g. an ANN index's recall against exact search), `{measure: {qid: value}}`."""
 
     def extra_measures(self, run: Run) -> dict[str, dict[str, float]]: ...
+
+
+@runtime_checkable
+class NeedsQrels(Protocol):
+    """Optional capability of a reranker that must see the judgments (the oracle)."""
+
+    def set_qrels(self, qrels: Qrels) -> None: ...
+
+
+@runtime_checkable
+class NeedsCorpus(Protocol):
+    """Optional capability of a reranker with per-corpus set-up (loading cached document token
+    embeddings, say): the runner calls it once, timed as the stage's build, not as its search."""
+
+    def prepare(self, corpus: Mapping[str, Document]) -> None: ...

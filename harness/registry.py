@@ -23,6 +23,8 @@ BUILTIN_MODULES = (
     "harness.retrievers.bm25_lucene",
     "harness.retrievers.bm25s_retriever",
     "harness.retrievers.dense",
+    "harness.retrievers.dpr",
+    "harness.retrievers.colbert_plaid",
     "harness.ann",
     "harness.fusion",
     "harness.rerankers.cross_encoder",

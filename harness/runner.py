@@ -26,7 +26,7 @@ from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_late
 from .node_store import NodeRecord, NodeStore
 from .isolation import run_isolated
 from .plan import Node, Pipeline, Planner
-from .protocols import ExtraMeasures
+from .protocols import ExtraMeasures, NeedsCorpus, NeedsQrels
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
@@ -69,22 +69,24 @@ class Executor:
     # -- plugins -----------------------------------------------------------------------------
     def plugin(self, node: Node):
         """The node's live plugin, built and indexed once (also for a node resumed from disk)."""
-        cache_key = node.key if node.kind != "reranker" else f"reranker:{node.inputs[0].key}:" \
-            f"{node.spec.model_dump_json(exclude={'depth'})}"
+        # One reranker instance serves every depth and every parent (its model loads once).
+        cache_key = node.key if node.kind != "reranker" else \
+            f"reranker:{node.spec.model_dump_json(exclude={'depth'})}"
         if cache_key not in self._plugins:
             entry = registry.get(node.kind, node.spec.type)
             params = entry.params(**node.spec.plugin_params())
             instance = entry.factory(params, self.ctx)
-            if node.kind == "retriever":
+            setup = (instance.index if node.kind == "retriever" else
+                     instance.prepare if isinstance(instance, NeedsCorpus) else None)
+            if setup is not None:
                 with PeakRSSDelta() as rss:
-                    _, seconds = time_call(lambda: instance.index(self.dataset.corpus))
+                    _, seconds = time_call(lambda: setup(self.dataset.corpus))
                 extra = {k: v for k, v in getattr(instance, "stats", {}).items()
                          if isinstance(v, (int, float))}
                 self._index_stats[node.key] = {"wall_s": seconds,
                                                "peak_rss_delta_bytes": rss.delta_bytes, **extra}
-            set_qrels = getattr(instance, "set_qrels", None)
-            if callable(set_qrels):  # the oracle reranker scores by judgments
-                set_qrels(self.dataset.qrels)
+            if isinstance(instance, NeedsQrels):  # the oracle reranker scores by judgments
+                instance.set_qrels(self.dataset.qrels)
             self._plugins[cache_key] = instance
         return self._plugins[cache_key]
 

@@ -135,18 +135,21 @@ def test_maxsim_rerank_scores_are_exact_maxsim(tiny_st, tmp_path):
 def test_dense_and_maxsim_encode_each_document_once(tiny_st, tmp_path):
     """Acceptance 4: same encoder for the bi-encoder and MaxSim -> one forward pass per document,
     pooled and token embeddings cached together; a second run encodes nothing."""
-    from harness.rerankers.maxsim import (MaxSimParams, MaxSimReranker, shared_dense_params,
-                                          shares_document_encoder)
-    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    from harness.rerankers.maxsim import MaxSimParams, MaxSimReranker, shared_dense_params
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams, token_encoder_key
     dense_params = DenseParams(model=tiny_st, batch_size=4)
     maxsim_params = MaxSimParams(model=tiny_st)
-    assert shares_document_encoder(dense_params, maxsim_params)
-    assert not shares_document_encoder(DenseParams(model=tiny_st, normalize=False), maxsim_params)
-    assert not shares_document_encoder(DenseParams(model=tiny_st, max_length=16), maxsim_params)
+    # The runner puts the key of every MaxSim encoder in the context (runner.token_encoders);
+    # a dense stage whose key matches keeps tokens from its one pass.
+    needed = frozenset({token_encoder_key(maxsim_params)})
+    assert token_encoder_key(dense_params) in needed
+    assert token_encoder_key(DenseParams(model=tiny_st, normalize=False)) not in needed
+    assert token_encoder_key(DenseParams(model=tiny_st, max_length=16)) not in needed
 
     def one_run():
-        ctx = RunContext(cache_dir=tmp_path, progress=False)
-        dense = BiEncoderRetriever(dense_params, ctx, need_tokens=True)
+        ctx = RunContext(cache_dir=tmp_path, progress=False, token_encoders=needed)
+        dense = BiEncoderRetriever(dense_params, ctx)
+        assert dense.need_tokens
         dense.index(CORPUS)
         first = dense.search(QUERIES, k=6)
         reranker = MaxSimReranker(maxsim_params, ctx)
@@ -159,30 +162,19 @@ def test_dense_and_maxsim_encode_each_document_once(tiny_st, tmp_path):
     assert shared_dense_params(maxsim_params).model == tiny_st
 
 
-def test_dense_with_tokens_encodes_batches_over_four(tiny_st, tmp_path):
-    """sentence-transformers 5.7 `encode(output_value=None)` raises IndexError for batches of more
-    than 4 texts (it indexes the per-batch string "modality" by row): dense must not use it."""
-    from harness.rerankers.maxsim import MaxSimParams, TokenEncoder, shared_dense_params
-    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
-    dense = BiEncoderRetriever(DenseParams(model=tiny_st, batch_size=8),
-                               RunContext(cache_dir=tmp_path, progress=False), need_tokens=True)
-    arrays = dense.encode_documents([CORPUS[d].full_text for d in CORPUS])
-    assert len(arrays["token_offsets"]) == len(CORPUS) + 1
-    reference = TokenEncoder(shared_dense_params(MaxSimParams(model=tiny_st)),
-                             RunContext(cache_dir=tmp_path, progress=False))
-    same = reference.encode_documents([CORPUS[d].full_text for d in CORPUS])
-    for name in ("vectors", "token_vectors", "token_offsets"):  # one cache entry, either writer
-        np.testing.assert_allclose(arrays[name], same[name], rtol=1e-3, atol=1e-3)
-
-
-def test_token_encoder_matches_sentence_transformers(tiny_st):
-    """encode_with_tokens: the same pooled and token embeddings as SentenceTransformer.encode."""
+def test_dense_forward_matches_sentence_transformers(tiny_st, tmp_path):
+    """The dense encoder's own batching (sentence-transformers 5.7 `encode(output_value=None)`
+    fails on batches of more than 4 texts) gives SentenceTransformer.encode's pooled and token
+    embeddings, in input order, for batches of any size."""
     from sentence_transformers import SentenceTransformer
 
-    from harness.late_interaction import encode_with_tokens, flatten_tokens
+    from harness.late_interaction import flatten_tokens
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    dense = BiEncoderRetriever(DenseParams(model=tiny_st, batch_size=3, normalize=False),
+                               RunContext(cache_dir=tmp_path, progress=False))
     model = SentenceTransformer(tiny_st, device="cpu")
     texts = [CORPUS[d].full_text for d in CORPUS] + ["a"]
-    pooled, tokens = encode_with_tokens(model, texts, batch_size=3)
+    pooled, tokens = dense.forward(texts, tokens=True)
     np.testing.assert_allclose(pooled, model.encode(texts), rtol=1e-4, atol=1e-5)
     for text, got in zip(texts, tokens):
         want = model.encode([text], output_value="token_embeddings")[0].numpy()

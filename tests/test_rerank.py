@@ -9,7 +9,8 @@ from harness.context import RunContext
 from harness.errors import DataError, HarnessError, ModelUnavailableError
 from harness.evaluation.metrics import evaluate, parse_measures
 from harness.protocols import Reranker
-from harness.rerankers import NeedsQrels, OracleReranker, below_depth_scores, rerank_run
+from harness.protocols import NeedsQrels
+from harness.rerankers import OracleReranker, below_depth_scores, rerank_run
 from harness.types import Document, ranked
 
 from tiny_models import tiny_bert_classifier

@@ -2,7 +2,7 @@
 beneath the reranked ones (see base.py)."""
 from .base import PairwiseReranker, below_depth_scores, rerank_run
 from .cross_encoder import CrossEncoderParams, CrossEncoderReranker
-from .oracle import NeedsQrels, OracleReranker
+from .oracle import OracleReranker
 
-__all__ = ["CrossEncoderParams", "CrossEncoderReranker", "NeedsQrels", "OracleReranker",
+__all__ = ["CrossEncoderParams", "CrossEncoderReranker", "OracleReranker",
            "PairwiseReranker", "below_depth_scores", "rerank_run"]

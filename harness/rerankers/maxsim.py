@@ -2,7 +2,7 @@
 sentence-transformers / HF encoder (offline: all-MiniLM-L6-v2's per-token outputs).
 
 Document token embeddings come from the `dense` retriever's embedding-cache entry: the reranker
-builds a `TokenEncoder` (the `dense` retriever with tokens) with the same model, max length,
+builds the `dense` retriever, asking for tokens, with the same model, max length,
 normalisation and document prefix. So when a `dense` first stage uses the same encoder with `need_tokens=True`,
 every document passes through the encoder once per run (pooled and token embeddings from one
 forward pass) and a later run encodes nothing. Query token embeddings are computed live: they are
@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ..context import RunContext
 from ..errors import DataError
-from ..late_interaction import encode_with_tokens, flatten_tokens, inverse_norms, maxsim_scores
+from ..late_interaction import inverse_norms, maxsim_scores
 from ..registry import Params, register
 from ..retrievers.dense import MINILM, BiEncoderRetriever, DenseParams
 from ..types import Document
@@ -42,32 +42,6 @@ def shared_dense_params(params: MaxSimParams) -> DenseParams:
                        query_prefix=params.query_prefix, doc_prefix=params.doc_prefix)
 
 
-def shares_document_encoder(dense: DenseParams, maxsim: MaxSimParams) -> bool:
-    """True when a `dense` stage and a `maxsim` reranker read the same document cache entry, so
-    the dense stage should be built with `need_tokens=True` (one forward pass per document)."""
-    fields = ("model", "max_length", "normalize", "doc_prefix")
-    shared = shared_dense_params(maxsim)
-    return all(getattr(dense, f) == getattr(shared, f) for f in fields)
-
-
-class TokenEncoder(BiEncoderRetriever):
-    """The dense retriever's document encoder with tokens, writing the very same cache entry
-    (same `encoder_key`, same arrays). It encodes through `encode_with_tokens`, which avoids a
-    sentence-transformers 5.7 bug in `encode(output_value=None)` for batches over 4 texts."""
-
-    def __init__(self, params: DenseParams, ctx: RunContext):
-        super().__init__(params, ctx, need_tokens=True)
-
-    def encode_documents(self, texts: list[str]) -> dict[str, np.ndarray]:
-        texts = [self.params.doc_prefix + t for t in texts]
-        self.forward_passes += len(texts)
-        pooled, tokens = encode_with_tokens(self.model, texts, self.params.batch_size)
-        if self.params.normalize:
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        token_vectors, token_offsets = flatten_tokens(tokens)
-        return {"vectors": pooled, "token_vectors": token_vectors, "token_offsets": token_offsets}
-
-
 @register("reranker", "maxsim", params=MaxSimParams, requires=("sentence_transformers",),
           install_hint="pip install sentence-transformers")
 class MaxSimReranker(PairwiseReranker):
@@ -76,7 +50,8 @@ class MaxSimReranker(PairwiseReranker):
     def __init__(self, params: MaxSimParams, ctx: Optional[RunContext] = None):
         super().__init__()
         self.params = params
-        self.encoder = TokenEncoder(shared_dense_params(params), ctx or RunContext())
+        self.encoder = BiEncoderRetriever(shared_dense_params(params), ctx or RunContext(),
+                                          need_tokens=True)
         self._corpus: Optional[Mapping[str, Document]] = None
         self._rows: dict[str, int] = {}
         self._arrays: dict[str, np.ndarray] = {}
@@ -101,8 +76,7 @@ class MaxSimReranker(PairwiseReranker):
 
     def encode_query_tokens(self, texts: list[str]) -> list[np.ndarray]:
         """Per query, its token embeddings (m_i, d) float32, padding positions dropped."""
-        return encode_with_tokens(self.encoder.model, [self.params.query_prefix + t for t in texts],
-                                  self.params.batch_size)[1]
+        return self.encoder.forward([self.params.query_prefix + t for t in texts], tokens=True)[1]
 
     def score_pairs(self, pairs: list[Pair], queries: Mapping[str, str],
                     corpus: Mapping[str, Document]) -> Sequence[float]:

@@ -7,20 +7,13 @@ they are (a negative grade ranks below unjudged, which never lowers nDCG).
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import Mapping, Optional, Sequence
 
 from ..context import RunContext
 from ..errors import HarnessError
 from ..registry import Params, register
 from ..types import Document, Qrels
 from .base import Pair, PairwiseReranker
-
-
-@runtime_checkable
-class NeedsQrels(Protocol):
-    """Capability: a reranker that must be given the qrels before it reranks."""
-
-    def set_qrels(self, qrels: Qrels) -> None: ...
 
 
 @register("reranker", "oracle")

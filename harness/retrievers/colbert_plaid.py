@@ -35,6 +35,7 @@ DOC_IDS_FILE = "harness_doc_ids.json"  # written last: its presence marks a comp
 
 
 class ColBERTParams(Params):
+    MODEL_FIELDS = ("checkpoint",)
     checkpoint: str = Field(COLBERT_V2, description="hub id or local folder")
     # Index-time (part of the index key).
     nbits: Literal[1, 2, 4, 8] = Field(2, description="bits per residual dimension")

@@ -104,8 +104,8 @@ class BiEncoderRetriever(VectorRetriever):
         vectors, tokens = self.forward(texts, tokens=self.need_tokens, progress=self.ctx.progress)
         arrays = {"vectors": vectors}
         if tokens is not None:
-            arrays["token_vectors"] = np.concatenate(tokens).astype(np.float16)
-            arrays["token_offsets"] = np.cumsum([0] + [len(t) for t in tokens], dtype=np.int64)
+            from ..late_interaction import flatten_tokens
+            arrays["token_vectors"], arrays["token_offsets"] = flatten_tokens(tokens)
         return arrays
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:

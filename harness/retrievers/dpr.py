@@ -23,6 +23,7 @@ DPR_CONTEXT = "facebook/dpr-ctx_encoder-single-nq-base"
 
 
 class DPRParams(Params):
+    MODEL_FIELDS = ("question_model", "context_model")
     question_model: str = Field(DPR_QUESTION, description="hub id or local folder")
     context_model: str = Field(DPR_CONTEXT, description="hub id or local folder")
     pooling: Literal["cls", "mean"] = Field("cls", description="for non-DPR encoders only")
