@@ -18,7 +18,7 @@ from .evaluation.metrics import Evaluation, evaluate, parse_measures, validate_r
 from .hashing import stable_hash
 from .runner import PipelineResult, execute, make_context
 from .store import ResultsWriter
-from .types import Dataset
+from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ def with_extra(evaluation: Evaluation, extra: dict) -> Evaluation:
         evaluation.per_query[measure] = per_query
         evaluation.aggregate[measure] = math.fsum(per_query.values()) / len(per_query)
     return evaluation
+
+
+def without_identical_ids(run: Run) -> tuple[Run, int]:
+    """A copy of `run` without results whose doc id is the query id, and how many were dropped."""
+    kept = {qid: {d: s for d, s in docs.items() if d != qid} for qid, docs in run.items()}
+    return kept, sum(len(docs) for docs in run.values()) - sum(len(d) for d in kept.values())
 
 
 def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluation]) -> dict:
@@ -109,6 +115,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         meta = {"status": "failed" if res.error else "ok", "reason": res.error,
                 "kind": p.tolerance_class, "parent": p.parent,
                 "stages": [n.label for n in p.leaf.chain()]}
+        if res.run is not None and config.dataset.ignore_identical_ids:
+            res.run, meta["identical_ids_removed"] = without_identical_ids(res.run)
         if res.run is not None:
             try:
                 validate_run(res.run, p.name)

@@ -33,6 +33,8 @@ class DatasetSpec(_Strict):
     name: str = Field(description="a bundled name (scifact, cloud-faq), a BEIR name, or a folder")
     split: str = "test"
     slice: Optional[SliceSpec] = None
+    ignore_identical_ids: bool = Field(False, description="drop results whose doc id equals the "
+                                       "query id (ArguAna, Quora); never done unless asked")
 
 
 class StageSpec(BaseModel):

@@ -53,6 +53,7 @@ def test_flat_search_is_exact_and_second_run_hits_the_cache(tiny_beir, tiny_st, 
     first = run_benchmark(cfg, tmp_path / "a", cache_dir=tmp_path / "cache", progress=False)
     timings = (first.out_dir / "timings.csv").read_text()
     assert "dense,index,build,embedding_cache_hit,0.0" in timings
+    assert "dense,index,build,max_length,128" in timings and "dense,index,build,truncated_docs,0" in timings
     second = run_benchmark(cfg, tmp_path / "b", cache_dir=tmp_path / "cache", progress=False)
     assert "dense,index,build,embedding_cache_hit,1.0" in (second.out_dir / "timings.csv").read_text()
     assert (first.out_dir / "metrics.csv").read_bytes() == (second.out_dir / "metrics.csv").read_bytes()
@@ -73,3 +74,14 @@ def test_bad_sweep_parameter_is_a_config_error(tiny_beir, tiny_st):
     with pytest.raises(config_mod.ConfigError, match=r"pipelines\[0\]\.retriever\.index\.search: "
                                                      r"unknown parameter\(s\) nprobe for ann hnsw"):
         config(tiny_beir, tiny_st, {"type": "hnsw", "search": {"nprobe": [1, 2]}})
+
+
+def test_truncation_is_counted(tiny_st, tmp_path):
+    from harness.context import RunContext
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    from harness.types import Document
+    dense = BiEncoderRetriever(DenseParams(model=tiny_st, max_length=8),
+                               RunContext(cache_dir=tmp_path, progress=False))
+    corpus = {"long": Document("long", "", "word " * 50), "short": Document("short", "", "word")}
+    dense.document_arrays(corpus)
+    assert dense.stats["truncated_docs"] == 1 and dense.stats["max_length"] == 8

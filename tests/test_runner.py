@@ -152,3 +152,22 @@ def test_output_paths_stay_inside_the_results_folder(tiny_beir, tmp_path):
 def test_config_cannot_name_code(tiny_beir):
     with pytest.raises(config_mod.ConfigError, match="unknown retriever 'os.system'"):
         make_config(tiny_beir, [{"name": "x", "retriever": {"type": "os.system"}}])
+
+
+def test_identical_ids_are_kept_unless_the_dataset_asks(tmp_path):
+    folder = tmp_path / "quora-like"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {"x1": "how do i learn python", "x2": "learning python quickly", "x3": "cooking rice"}
+    (folder / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items()))
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "x1", "text": docs["x1"]}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nx1\tx2\t1\n")
+    pipelines = [{"name": "o", "retriever": {"type": "fake-overlap"}}]
+    kept = run_benchmark(make_config(folder, pipelines), tmp_path / "kept", progress=False)
+    assert "x1" in kept.results[0].run["x1"]  # by default nothing is removed
+    assert kept.evaluations["o"].aggregate["RR@10"] == 0.5
+    cfg = make_config(folder, pipelines, dataset={"name": str(folder), "ignore_identical_ids": True})
+    dropped = run_benchmark(cfg, tmp_path / "dropped", progress=False)
+    assert dropped.evaluations["o"].aggregate["RR@10"] == 1.0
+    meta = json.loads((dropped.out_dir / "metadata.json").read_text())
+    assert meta["pipelines"]["o"]["identical_ids_removed"] == 1

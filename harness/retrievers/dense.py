@@ -68,7 +68,15 @@ class BiEncoderRetriever(VectorRetriever):
                 "prefix": self.params.doc_prefix}
 
     def required_arrays(self) -> tuple[str, ...]:
-        return ("vectors", "token_vectors", "token_offsets") if self.need_tokens else ("vectors",)
+        pooled = ("vectors", "token_lengths")
+        return pooled + ("token_vectors", "token_offsets") if self.need_tokens else pooled
+
+    def document_arrays(self, corpus):
+        key, arrays = super().document_arrays(corpus)
+        limit = self.model.max_seq_length
+        self.stats.update(max_length=limit,
+                          truncated_docs=int((arrays["token_lengths"] > limit).sum()))
+        return key, arrays
 
     def forward(self, texts: list[str], tokens: bool = False, progress: bool = False
                 ) -> tuple[np.ndarray, Optional[list[np.ndarray]]]:
@@ -102,7 +110,9 @@ class BiEncoderRetriever(VectorRetriever):
         texts = [self.params.doc_prefix + t for t in texts]
         self.forward_passes += len(texts)
         vectors, tokens = self.forward(texts, tokens=self.need_tokens, progress=self.ctx.progress)
-        arrays = {"vectors": vectors}
+        # Untruncated lengths, kept with the vectors: how many documents the model cut short.
+        lengths = self.model.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        arrays = {"vectors": vectors, "token_lengths": np.array([len(x) for x in lengths], np.int32)}
         if tokens is not None:
             from ..late_interaction import flatten_tokens
             arrays["token_vectors"], arrays["token_offsets"] = flatten_tokens(tokens)
