@@ -26,6 +26,9 @@ def cli(verbose: bool) -> None:
     _offline_defaults()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not verbose:  # engines that narrate their own start-up at INFO
+        for name in ("faiss.loader", "sentence_transformers", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @cli.command("run")
