@@ -123,6 +123,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures),
                                                  res.extra)
                 meta["queries_without_results"] = evaluations[p.name].queries_without_results
+                meta["result_flags"] = res.flags  # non-zero counts only: empty is clean
                 meta["run_file"] = writer.run(p.name, res.run)
                 runs[p.name] = res.run
                 timing_rows += [(p.name, *row) for row in res.timings]

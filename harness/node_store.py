@@ -24,6 +24,7 @@ class NodeRecord:
     run: Run
     timings: list  # (mode, stat, value)
     extra: dict = field(default_factory=dict)  # {measure: {qid: value}} from ExtraMeasures
+    flags: dict = field(default_factory=dict)  # {flag: count} from FlagsResults
 
 
 class NodeStore:
@@ -35,7 +36,7 @@ class NodeStore:
         write_run(run_path, record.run, "node")
         write_json(self.root / f"{record.key}.json",
                    {"key": record.key, "label": record.label, "run_sha256": sha256_file(run_path),
-                    "timings": [list(t) for t in record.timings], "extra": record.extra})
+                    "timings": [list(t) for t in record.timings], "extra": record.extra, "flags": record.flags})
 
     def load(self, key: str) -> Optional[NodeRecord]:
         meta_path, run_path = self.root / f"{key}.json", self.root / f"{key}.trec"
@@ -47,7 +48,7 @@ class NodeStore:
                 raise ValueError("content does not match its recorded hash")
             run = read_run(run_path) if run_path.stat().st_size else {}
             return NodeRecord(key, meta["label"], run, [tuple(t) for t in meta["timings"]],
-                              meta.get("extra", {}))
+                              meta.get("extra", {}), meta.get("flags", {}))
         except Exception as exc:
             log.warning("recomputing node %s: saved result unusable (%s)", key[:12], exc)
             return None

@@ -66,6 +66,14 @@ class ExtraMeasures(Protocol):
 
 
 @runtime_checkable
+class FlagsResults(Protocol):
+    """Optional capability of a retriever: counts of malformed results in its last batch (ANN
+    backends returning fewer than k, more than k, or repeated ids), recorded in metadata.json."""
+
+    def result_flags(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
 class NeedsQrels(Protocol):
     """Optional capability of a reranker that must see the judgments (the oracle)."""
 

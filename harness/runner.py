@@ -26,7 +26,7 @@ from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_late
 from .node_store import NodeRecord, NodeStore
 from .isolation import run_isolated
 from .plan import Node, Pipeline, Planner
-from .protocols import ExtraMeasures, NeedsCorpus, NeedsQrels
+from .protocols import ExtraMeasures, FlagsResults, NeedsCorpus, NeedsQrels
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class PipelineResult:
     timings: list[tuple[str, str, str, float]] = field(default_factory=list)  # stage, mode, stat, v
     error: Optional[str] = None
     extra: dict = field(default_factory=dict)  # extra per-query measures, e.g. ann_recall@10
+    flags: dict = field(default_factory=dict)  # malformed-result counts of its first stages
 
 
 class NodeFailed(Exception):
@@ -126,12 +127,13 @@ class Executor:
         qids = list(self.queries)
         run, seconds, qps = batch_throughput(batch_fn, qids)
         extra = instance.extra_measures(run) if isinstance(instance, ExtraMeasures) else {}
+        flags = instance.result_flags() if isinstance(instance, FlagsResults) else {}
         timings += [("batch", "wall_s", seconds), ("batch", "qps", qps),
                     ("batch", "n_queries", len(qids)), ("batch", "threads", self.ctx.threads)]
         if self.latency_qids:
             lat = single_query_latency(one_fn, self.latency_qids, self.config.timing.warmup)
             timings += [("single", stat, v) for stat, v in lat.as_stats().items()]
-        return NodeRecord(node.key, node.label, run, timings, extra)
+        return NodeRecord(node.key, node.label, run, timings, extra, flags)
 
     def _calls(self, node: Node, instance, input_runs: list[Run]) -> tuple[Callable, Callable]:
         """(batch over qids, one qid) closures for the node's own stage, inputs precomputed."""
@@ -184,6 +186,8 @@ class Executor:
             return result
         result.timings += [("total", mode, stat, v) for mode, stat, v in total]
         result.extra = records[-1].extra if len(chain) == 1 else {}
+        result.flags = {f"{n.label}: {flag}": count for n, rec in zip(chain, records)
+                        for flag, count in rec.flags.items() if count}
         return result
 
     def _total_latency(self, pipeline: Pipeline) -> list[tuple[str, str, float]]:

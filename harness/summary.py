@@ -12,8 +12,7 @@ def _lookup(timings, stage: str, mode: str, stat: str):
 
 
 def format_table(outcome) -> str:
-    measures = list(dict.fromkeys(m for ev in outcome.evaluations.values() for m in ev.aggregate
-                                  if not m.startswith("ann_") or m.startswith("ann_recall@")))
+    measures = list(dict.fromkeys(m for ev in outcome.evaluations.values() for m in ev.aggregate))
     header = ["pipeline", *measures, "p50 ms", "p95 ms", "batch q/s"]
     rows = []
     for res in outcome.results:
@@ -39,4 +38,7 @@ def format_table(outcome) -> str:
 def print_summary(outcome) -> None:
     click.echo("")
     click.echo(format_table(outcome))
+    for res in outcome.results:
+        for flag, count in res.flags.items():
+            click.echo(f"flagged: {res.pipeline.name}: {count} queries with {flag} results", err=True)
     click.echo(f"\nresults: {outcome.out_dir}")

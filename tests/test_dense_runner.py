@@ -43,9 +43,22 @@ def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tm
     with open(out.out_dir / "metrics.csv") as fh:
         rows = {(r["pipeline"], r["measure"]): float(r["value"]) for r in csv.DictReader(fh)}
     assert 0.0 < rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_recall@5")] <= 1.0
-    assert rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_duplicates")] == 0.0
+    assert meta_flags(out, "dense/hnsw[M=8,efC=20,ef=10]") == {}  # nothing short or repeated
     meta = json.loads((out.out_dir / "metadata.json").read_text())
     assert meta["pipelines"]["dense/hnsw[M=4,efC=20,ef=2]"]["kind"] == "ann"
+
+
+def meta_flags(out, name):
+    return json.loads((out.out_dir / "metadata.json").read_text())["pipelines"][name]["result_flags"]
+
+
+def test_short_results_are_flagged(tiny_beir, tiny_st, tmp_path):
+    """k larger than what IVF probes (1 of 4 lists over 5 docs): fewer than k results come back."""
+    cfg = config(tiny_beir, tiny_st, {"type": "ivf", "build": {"nlist": 2, "train_size": 5},
+                                      "search": {"nprobe": 1}})
+    out = run_benchmark(cfg, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
+    flags = meta_flags(out, "dense")
+    assert flags.get("retriever:dense: short", 0) > 0
 
 
 def test_flat_search_is_exact_and_second_run_hits_the_cache(tiny_beir, tiny_st, tmp_path):

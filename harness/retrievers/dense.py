@@ -86,7 +86,7 @@ class BiEncoderRetriever(VectorRetriever):
         import torch
         from sentence_transformers.util import batch_to_device
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        pooled = np.empty((len(texts), self.model.get_sentence_embedding_dimension()), np.float32)
+        pooled = np.empty((len(texts), self.model.get_embedding_dimension()), np.float32)
         token_out: Optional[list] = [None] * len(texts) if tokens else None
         size = self.params.batch_size
         with torch.inference_mode():

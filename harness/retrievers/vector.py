@@ -114,7 +114,7 @@ class VectorRetriever:
         with faiss_threads(self.ctx.threads if len(qids) > 1 else 1):
             ids, scores = self._index.search(vectors, min(k, len(self._doc_ids)))
         if len(qids) > 1:
-            self._last_batch = (qids, vectors, ids)
+            self._last_batch, self._last_k = (qids, vectors, ids), k
         run: Run = {}
         for qid, row_ids, row_scores in zip(qids, ids, scores):
             run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(row_ids, row_scores) if i >= 0}
@@ -122,8 +122,7 @@ class VectorRetriever:
 
     def extra_measures(self, run: Run, k: int = 10) -> dict[str, dict[str, float]]:
         """Per-query recall@k against exact search on the same vectors (ties with the k-th exact
-        neighbour count as hits; 1.0 everywhere for `flat`, which checks it), and per-query flags
-        for results short of k or repeating an id (the run itself, a dict, cannot show repeats)."""
+        neighbour count as hits; 1.0 everywhere for `flat`, which checks it)."""
         if self._last_batch is None:
             return {}
         from ..ann.recall import ann_recall, exact_neighbours
@@ -131,8 +130,13 @@ class VectorRetriever:
         k = min(k, len(self._doc_ids))
         exact_ids, exact_scores = exact_neighbours(self._vectors, Q, k)
         recall = ann_recall(ids, self._vectors, Q, exact_ids, exact_scores, k)
-        short = [float(int((row[:k] >= 0).sum()) < k) for row in ids]
-        dupes = [float(len(set(row[row >= 0])) < int((row >= 0).sum())) for row in ids]
-        return {f"ann_recall@{k}": dict(zip(qids, map(float, recall))),
-                f"ann_short@{k}": dict(zip(qids, short)),
-                "ann_duplicates": dict(zip(qids, dupes))}
+        return {f"ann_recall@{k}": dict(zip(qids, map(float, recall)))}
+
+    def result_flags(self) -> dict[str, int]:
+        """Queries of the last batch whose index results were short of k, over k, or repeated an
+        id (the run, a dict, cannot show repeats: they are counted here, before it is built)."""
+        if self._last_batch is None:
+            return {}
+        from ..ann.recall import result_flags
+        qids, _, ids = self._last_batch
+        return result_flags(ids, min(self._last_k, len(self._doc_ids)))
