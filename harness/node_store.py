@@ -25,6 +25,7 @@ class NodeRecord:
     timings: list  # (mode, stat, value)
     extra: dict = field(default_factory=dict)  # {measure: {qid: value}} from ExtraMeasures
     flags: dict = field(default_factory=dict)  # {flag: count} from FlagsResults
+    substages: list = field(default_factory=list)  # (stage, mode, stat, value) from HasSubstages
 
 
 class NodeStore:
@@ -36,7 +37,8 @@ class NodeStore:
         write_run(run_path, record.run, "node")
         write_json(self.root / f"{record.key}.json",
                    {"key": record.key, "label": record.label, "run_sha256": sha256_file(run_path),
-                    "timings": [list(t) for t in record.timings], "extra": record.extra, "flags": record.flags})
+                    "timings": [list(t) for t in record.timings], "extra": record.extra, "flags": record.flags,
+                    "substages": [list(t) for t in record.substages]})
 
     def load(self, key: str) -> Optional[NodeRecord]:
         meta_path, run_path = self.root / f"{key}.json", self.root / f"{key}.trec"
@@ -48,7 +50,8 @@ class NodeStore:
                 raise ValueError("content does not match its recorded hash")
             run = read_run(run_path) if run_path.stat().st_size else {}
             return NodeRecord(key, meta["label"], run, [tuple(t) for t in meta["timings"]],
-                              meta.get("extra", {}), meta.get("flags", {}))
+                              meta.get("extra", {}), meta.get("flags", {}),
+                              [tuple(t) for t in meta.get("substages", [])])
         except Exception as exc:
             log.warning("recomputing node %s: saved result unusable (%s)", key[:12], exc)
             return None

@@ -46,8 +46,7 @@ class Pipeline:
     group: str                     # the config entry it comes from: the unit of isolation
     tolerance_class: str           # how a regression check compares it (see docs/regression.md)
     parent: Optional[str] = None   # for a reranked pipeline, the pipeline it reranks
-    expect: Optional[dict] = None
-    tolerance: Optional[dict] = None
+    sweep: Optional[str] = None    # for an ANN point, its family: `<entry>/<backend>`
 
 
 def _is_sweep(index: dict) -> bool:
@@ -92,9 +91,7 @@ class Planner:
         and their search points follow, so each index is built once (see retrievers/vector.py)."""
         params = spec.retriever.plugin_params()
         index = params.get("index")
-        if isinstance(index, dict) and not _is_sweep(index):
-            return [(spec.name, spec.retriever)]
-        if not isinstance(index, (dict, list)):
+        if not isinstance(index, (dict, list)) or (isinstance(index, dict) and not _is_sweep(index)):
             return [(spec.name, spec.retriever)]
         from .ann.sweep import parse_sweep, point_name
         points = []
@@ -122,11 +119,12 @@ class Planner:
             by_name[spec.name] = firsts[0][1]
             for name, first in firsts:
                 kind = _kind_of(spec, first.spec if spec.retriever else None)
-                out.append(Pipeline(name, first, spec.name, kind, None, spec.expect,
-                                    spec.tolerance))
+                sweep = (f"{spec.name}/{first.spec.plugin_params()['index']['type']}"
+                         if name != spec.name else None)
+                out.append(Pipeline(name, first, spec.name, kind, sweep=sweep))
                 for depth in spec.rerank.depths() if spec.rerank else []:
                     node = self._node("rerank", "reranker", spec.rerank, [first], depth)
                     out.append(Pipeline(f"{name}>>{spec.rerank.type}@{depth}", node, spec.name,
-                                        "rerank", name))
+                                        "rerank", parent=name))
         position = {p.name: i for i, p in enumerate(self.config.pipelines)}
         return sorted(out, key=lambda p: position[p.group])

@@ -66,6 +66,16 @@ class ExtraMeasures(Protocol):
 
 
 @runtime_checkable
+class HasSubstages(Protocol):
+    """Optional capability of a stage whose parts are worth timing apart (a dense retriever:
+    query encoding vs the index search alone, the ann-benchmarks view). Returns timings.csv rows
+    `(stage, mode, stat, value)`, measured with the same rules as the runner's own."""
+
+    def substage_timings(self, queries: Mapping[str, str], k: int, latency_qids: list[str],
+                         warmup: int) -> list[tuple[str, str, str, float]]: ...
+
+
+@runtime_checkable
 class FlagsResults(Protocol):
     """Optional capability of a retriever: counts of malformed results in its last batch (ANN
     backends returning fewer than k, more than k, or repeated ids), recorded in metadata.json."""

@@ -26,7 +26,7 @@ from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_late
 from .node_store import NodeRecord, NodeStore
 from .isolation import run_isolated
 from .plan import Node, Pipeline, Planner
-from .protocols import ExtraMeasures, FlagsResults, NeedsCorpus, NeedsQrels
+from .protocols import ExtraMeasures, FlagsResults, HasSubstages, NeedsCorpus, NeedsQrels
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,11 @@ class Executor:
         if self.latency_qids:
             lat = single_query_latency(one_fn, self.latency_qids, self.config.timing.warmup)
             timings += [("single", stat, v) for stat, v in lat.as_stats().items()]
-        return NodeRecord(node.key, node.label, run, timings, extra, flags)
+        substages = []
+        if isinstance(instance, HasSubstages):
+            substages = instance.substage_timings(self.queries, self.config.k, self.latency_qids,
+                                                  self.config.timing.warmup)
+        return NodeRecord(node.key, node.label, run, timings, extra, flags, substages)
 
     def _calls(self, node: Node, instance, input_runs: list[Run]) -> tuple[Callable, Callable]:
         """(batch over qids, one qid) closures for the node's own stage, inputs precomputed."""
@@ -179,6 +183,8 @@ class Executor:
             for mode, stat, value in rec.timings:
                 stage = "index" if mode == "build" else node.stage
                 result.timings.append((stage + suffix, mode, stat, value))
+            result.timings += [(stage + suffix, mode, stat, value)
+                               for stage, mode, stat, value in rec.substages]
         try:
             total = self._total_latency(pipeline)
         except NodeFailed as exc:

@@ -171,3 +171,14 @@ def test_identical_ids_are_kept_unless_the_dataset_asks(tmp_path):
     assert dropped.evaluations["o"].aggregate["RR@10"] == 1.0
     meta = json.loads((dropped.out_dir / "metadata.json").read_text())
     assert meta["pipelines"]["o"]["identical_ids_removed"] == 1
+
+
+def test_planner_metadata_of_pipelines(tiny_beir):
+    from harness.plan import Planner
+    cfg = make_config(tiny_beir, [
+        {"name": "o", "retriever": {"type": "fake-overlap"},
+         "rerank": {"type": "fake-shortest", "depth": [3]}}])
+    first, reranked = Planner(cfg, "key").pipelines()
+    assert (first.parent, first.sweep, first.tolerance_class) == (None, None, "model")
+    assert (reranked.name, reranked.parent, reranked.leaf.depth, reranked.tolerance_class) == \
+        ("o>>fake-shortest@3", "o", 3, "rerank")

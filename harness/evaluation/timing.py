@@ -37,7 +37,8 @@ class LatencyStats:
     def as_stats(self) -> dict[str, float]:
         """The `stat -> value` rows of timings.csv (stat names carry their unit)."""
         return {"p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
-                "mean_ms": self.mean_ms, "n_queries": self.n_queries}
+                "mean_ms": self.mean_ms, "n_queries": self.n_queries,
+                "qps": 1000.0 / self.mean_ms if self.mean_ms > 0 else float("inf")}
 
 
 def single_query_latency(fn: Callable[[Any], Any], items: Sequence, warmup: int = 5,

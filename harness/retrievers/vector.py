@@ -132,6 +132,29 @@ class VectorRetriever:
         recall = ann_recall(ids, self._vectors, Q, exact_ids, exact_scores, k)
         return {f"ann_recall@{k}": dict(zip(qids, map(float, recall)))}
 
+    def substage_timings(self, queries: Mapping[str, str], k: int, latency_qids: list[str],
+                         warmup: int) -> list[tuple[str, str, str, float]]:
+        """The index search alone, on query vectors encoded beforehand (untimed): stage
+        `ann_search`, batch and single-query, one engine thread for single queries."""
+        from ..ann.sweep import faiss_threads
+        from ..evaluation.timing import batch_throughput, single_query_latency
+        qids = list(queries)
+        Q = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]), dtype=np.float32)
+        row = {q: i for i, q in enumerate(qids)}
+        k = min(k, len(self._doc_ids))
+        self._index.set_search_params(**self.index_spec.search)
+        with faiss_threads(self.ctx.threads):
+            _, seconds, qps = batch_throughput(lambda _: self._index.search(Q, k), qids)
+        rows = [("ann_search", "batch", "wall_s", seconds), ("ann_search", "batch", "qps", qps),
+                ("ann_search", "batch", "threads", self.ctx.threads)]
+        if latency_qids:
+            singles = {q: Q[row[q]:row[q] + 1] for q in latency_qids}  # sliced outside the timing
+            with faiss_threads(1):
+                lat = single_query_latency(lambda q: self._index.search(singles[q], k),
+                                           latency_qids, warmup)
+            rows += [("ann_search", "single", s, v) for s, v in lat.as_stats().items()]
+        return rows
+
     def result_flags(self) -> dict[str, int]:
         """Queries of the last batch whose index results were short of k, over k, or repeated an
         id (the run, a dict, cannot show repeats: they are counted here, before it is built)."""
