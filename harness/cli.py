@@ -27,7 +27,7 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not verbose:  # engines that narrate their own start-up at INFO
-        for name in ("faiss.loader", "sentence_transformers", "httpx"):
+        for name in ("faiss.loader", "sentence_transformers", "httpx", "bm25s"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
