@@ -181,7 +181,8 @@ class Executor:
             # Several first stages (fusion inputs) are told apart by their input position.
             suffix = f".{firsts.index(node) + 1}" if len(firsts) > 1 and node in firsts else ""
             for mode, stat, value in rec.timings:
-                stage = "index" if mode == "build" else node.stage
+                # A first stage's build is the `index` stage; a reranker's set-up stays its own.
+                stage = "index" if mode == "build" and node.stage == "first_stage" else node.stage
                 result.timings.append((stage + suffix, mode, stat, value))
             result.timings += [(stage + suffix, mode, stat, value)
                                for stage, mode, stat, value in rec.substages]
