@@ -21,6 +21,8 @@ Arrays = Dict[str, np.ndarray]
 
 
 class EmbeddingCache:
+    _last: tuple | None = None  # ((root, key), arrays) of the entry used last in this process
+
     def __init__(self, root: Path):
         self.root = Path(root) / "embeddings"
         self.hits = 0
@@ -56,14 +58,20 @@ class EmbeddingCache:
 
     def get_or_compute(self, key: str, compute: Callable[[], Arrays], description: dict,
                        required: tuple[str, ...] = ()) -> Arrays:
-        """The cached arrays if the entry holds every `required` one, else `compute()` (saved)."""
-        cached = self.load(key)
+        """The cached arrays if the entry holds every `required` one, else `compute()` (saved).
+
+        The last entry used stays in memory: consecutive stages over one corpus (the points of
+        an ANN sweep) neither re-read nor re-verify it."""
+        last = EmbeddingCache._last
+        cached = last[1] if last and last[0] == (self.root, key) else self.load(key)
         if cached is not None and all(name in cached for name in required):
             self.hits += 1
             log.info("embedding cache hit: %s (%s)", key[:12], description.get("what", ""))
+            EmbeddingCache._last = ((self.root, key), cached)
             return cached
         self.misses += 1
         log.info("embedding cache miss: %s (%s): encoding", key[:12], description.get("what", ""))
         arrays = compute()
         self.save(key, arrays, description)
+        EmbeddingCache._last = ((self.root, key), arrays)
         return arrays
