@@ -1,4 +1,7 @@
-"""`hnsw`: hnswlib graphs; `deterministic` builds with one thread and a fixed seed."""
+"""`hnsw`: hnswlib graphs; `deterministic` builds with one thread and a fixed seed.
+
+hnswlib searches with max(ef, k): an `ef` below the k asked for has no effect.
+"""
 from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
