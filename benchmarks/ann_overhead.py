@@ -40,7 +40,7 @@ def harness_qps(index, Q: np.ndarray, items: list, k: int, warmup: int) -> float
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=1, help="engine threads (1: no OpenMP wake-ups)")
     args = ap.parse_args(argv)
 
@@ -66,9 +66,11 @@ def main(argv=None) -> int:
         index.build(X)
         raw = engine(index)  # the very engine object the backend wraps
         ours, bare = [], []
-        for _ in range(args.rounds):
-            ours.append(harness_qps(index, Q, items, k, warmup))
-            bare.append(bare_qps(raw, items, k, warmup))
+        for round_no in range(args.rounds):  # alternate which side goes first: no order bias
+            sides = [lambda: ours.append(harness_qps(index, Q, items, k, warmup)),
+                     lambda: bare.append(bare_qps(raw, items, k, warmup))]
+            for side in sides if round_no % 2 == 0 else sides[::-1]:
+                side()
         h, b = statistics.median(ours), statistics.median(bare)
         worst = max(worst, abs(1 - h / b))
         print(f"{backend:5s} harness {h:9.0f} q/s   bare {b:9.0f} q/s   ratio {h / b:.3f}   "

@@ -58,6 +58,7 @@ class HNSWIndex:
         index.set_num_threads(self.threads)
         index.set_ef(p.ef)
         self._index = index
+        self._count = index.get_current_count()
 
     def set_search_params(self, **params) -> None:
         check_search_params(self.name, HNSWParams, params)
@@ -65,11 +66,12 @@ class HNSWIndex:
         self._index.set_ef(self.params.ef)
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        count = self._index.get_current_count()
+        count = self._count
         if k <= count:
             labels, distances = self._index.knn_query(Q, k)
-            # hnswlib distances are 1 - similarity; labels are uint64 row numbers.
-            return labels.view(np.int64), 1.0 - distances
+            # hnswlib distances are 1 - similarity (converted in place: this is the hot path);
+            # labels are uint64 row numbers.
+            return labels.view(np.int64), np.subtract(1.0, distances, out=distances)
         # hnswlib refuses k > count: search what exists and pad like faiss does.
         ids = np.full((len(Q), k), -1, dtype=np.int64)
         scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
