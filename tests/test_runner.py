@@ -139,6 +139,13 @@ def test_timeout_memory_cap_and_crash_fail_only_their_pipeline(tiny_beir, tmp_pa
     assert meta["crash"]["status"] == "failed" and "SIGKILL" in meta["crash"]["reason"]
     metrics = (out.out_dir / "metrics.csv").read_text()
     assert "good," in metrics and "slow," not in metrics and "hog," not in metrics
+    from harness.reports import build_report
+    html = build_report(out.out_dir, tmp_path / "report").read_text()
+    section = html[html.index('<section id="failed">'):]
+    section = section[:section.index("</section>")]
+    for name in ("slow", "hog", "crash"):
+        assert f"<td>{name}</td>" in section
+    assert "timeout: still running after timeout_s=2" in section and "memory cap exceeded" in section
 
 
 def test_output_paths_stay_inside_the_results_folder(tiny_beir, tmp_path):
