@@ -1,9 +1,11 @@
-"""Run a function in a forked worker process with a time limit and a memory cap.
+"""Run a function in a worker process with a time limit and a memory cap.
 
-Fork (not spawn) is used so the worker inherits the parsed config and dataset without
-re-importing anything; the parent never loads models or starts the JVM, so there are no engine
-threads to break across the fork. Cost: each isolated group loads its own models and indexes
-(cached embeddings and Lucene indexes make that seconds, not minutes).
+Workers come from a forkserver: a clean process started once, which never loads a model, starts
+the JVM or spins up a thread pool, and forks each worker. Forking the caller instead would copy
+whatever engine threads it already runs (a JVM, an OpenMP pool) into a child where they are
+dead, and the child can hang on their locks (seen: a Lucene search forked from a process that
+had used Lucene). The function and its arguments travel by pickle; each worker loads its own
+models and indexes (cached embeddings and indexes make that seconds, not minutes).
 
 The memory cap is enforced by the parent, which samples the worker's resident memory (with its
 children) and kills it past the cap: an address-space rlimit would break the JVM and CUDA, which
@@ -30,14 +32,14 @@ class WorkerOutcome:
     failure: Optional[str] = None   # why the worker produced no value (timeout, memory, crash)
 
 
-def _worker(fn: Callable[[], Any], conn) -> None:
+def _worker(fn: Callable[..., Any], args: tuple, conn) -> None:
     try:
-        conn.send(("ok", fn()))
+        conn.send(("ok", fn(*args)))
     except BaseException as exc:  # reported to the parent, which records it
         conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
     finally:
         conn.close()
-        os._exit(0)  # skip atexit handlers inherited from the parent (JVM, loggers)
+        os._exit(0)  # skip atexit handlers (a JVM's shutdown can hang)
 
 
 def _rss(proc: psutil.Process) -> int:
@@ -48,11 +50,19 @@ def _rss(proc: psutil.Process) -> int:
         return 0
 
 
-def run_isolated(fn: Callable[[], Any], timeout_s: Optional[float] = None,
+def _context():
+    ctx = multiprocessing.get_context("forkserver")
+    # Preloading makes the server import the harness once (and pass on sys.path).
+    ctx.set_forkserver_preload(["harness.runner"])
+    return ctx
+
+
+def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout_s: Optional[float] = None,
                  memory_cap_bytes: Optional[int] = None) -> WorkerOutcome:
-    ctx = multiprocessing.get_context("fork")
+    """fn(*args) in a worker; fn must be importable (top level) and args picklable."""
+    ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_worker, args=(fn, sender), daemon=False)
+    worker = ctx.Process(target=_worker, args=(fn, args, sender), daemon=False)
     worker.start()
     sender.close()
     proc = psutil.Process(worker.pid)

@@ -99,6 +99,13 @@ def _load_all() -> None:
             warnings.warn(f"plugin entry point {ep.name!r} ({ep.value}) failed to load: {exc}")
 
 
+def plugin_modules() -> list[str]:
+    """The modules that registered the plugins known in this process: a worker process imports
+    them to know the same plugins (third-party ones included)."""
+    _load_all()
+    return sorted({p.factory.__module__ for p in _PLUGINS.values()})
+
+
 def plugins(kind: Optional[str] = None) -> list[Plugin]:
     _load_all()
     return sorted((p for p in _PLUGINS.values() if kind is None or p.kind == kind),

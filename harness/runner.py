@@ -253,10 +253,22 @@ def _clear_nodes(store: NodeStore) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def run_group(config: Config, dataset: Dataset, ctx: RunContext, store_root: Path,
+              group: list[Pipeline], plugin_modules: list[str]) -> tuple[list[str], dict]:
+    """A worker's job: one config entry's pipelines, saved to the node store as they finish."""
+    import importlib
+    for module in plugin_modules:  # plugins the parent registered (--plugins, entry points)
+        importlib.import_module(module)
+    worker = Executor(config, dataset, ctx, NodeStore(store_root))
+    for p in group:
+        worker.run_pipeline(p)
+    return worker.computed, worker.failures
+
+
 def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
             force: bool = False) -> tuple[list[PipelineResult], Executor]:
     """Run every pipeline. With `isolation: process` each config entry (a pipeline with its
-    rerank depths or sweep points) runs in a forked worker under its timeout and memory cap;
+    rerank depths or sweep points) runs in a worker process under its timeout and memory cap;
     the parent then reads what the worker saved, so a worker that dies loses only its group."""
     parse_measures(config.measures)
     pipelines = Planner(config, ctx.dataset_key).pipelines()
@@ -273,14 +285,10 @@ def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
         group = list(group)
         spec = specs[group_name]
 
-        def work(group=group):
-            worker = Executor(config, dataset, ctx, store)
-            for p in group:
-                worker.run_pipeline(p)
-            return worker.computed, worker.failures
-
         cap_mb = spec.memory_cap_mb or config.memory_cap_mb
-        outcome = run_isolated(work, spec.timeout_s or config.timeout_s,
+        outcome = run_isolated(run_group, (config, dataset, ctx, store.root, group,
+                                           registry.plugin_modules()),
+                               spec.timeout_s or config.timeout_s,
                                cap_mb * 2**20 if cap_mb else None)
         if outcome.failure is None:
             computed, failures = outcome.value
