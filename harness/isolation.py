@@ -14,7 +14,6 @@ reserve far more virtual memory than they use.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import time
 import traceback
@@ -39,7 +38,6 @@ def _worker(fn: Callable[..., Any], args: tuple, conn) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
     finally:
         conn.close()
-        os._exit(0)  # skip atexit handlers (a JVM's shutdown can hang)
 
 
 def _rss(proc: psutil.Process) -> int:
