@@ -18,7 +18,7 @@ from ..context import RunContext
 from ..errors import DataError
 from ..registry import Params, register
 from ..types import Run
-from .common import cut_ranking, per_run, query_ids, top
+from .common import cut_ranking, query_ids, run_settings, top
 
 
 class CombSumParams(Params):
@@ -49,10 +49,7 @@ class CombSumFuser:
 
     def fuse(self, runs: list[Run], k: int) -> Run:
         """The fused top `k` per query; terms are added in run order (deterministic scores)."""
-        if k < 1:
-            raise ValueError(f"output k must be >= 1, got {k}")
-        depths = per_run(self.params.depth, len(runs), "depth", None)
-        weights = per_run(self.params.weights, len(runs), "weights", 1.0)
+        depths, weights = run_settings(self.params, runs, k)
         fused: Run = {}
         for qid in query_ids(runs):
             scores: dict[str, float] = {}

@@ -7,6 +7,14 @@ from ..errors import ConfigError
 from ..types import Run, ranked
 
 
+def run_settings(params, runs: Sequence[Run], k: int) -> tuple[list, list]:
+    """(depth per run, weight per run) from a fuser's `depth`/`weights`, after checking k."""
+    if k < 1:
+        raise ValueError(f"output k must be >= 1, got {k}")
+    return (per_run(params.depth, len(runs), "depth", None),
+            per_run(params.weights, len(runs), "weights", 1.0))
+
+
 def per_run(value, n_runs: int, name: str, default) -> list:
     """Broadcast a scalar (or None -> default) to every run; a list must have one entry per run."""
     if value is None:

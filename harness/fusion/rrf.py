@@ -8,7 +8,7 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 from ..context import RunContext
 from ..registry import Params, register
 from ..types import Run
-from .common import cut_ranking, per_run, query_ids, top
+from .common import cut_ranking, query_ids, run_settings, top
 
 
 class RRFParams(Params):
@@ -29,10 +29,7 @@ class RRFFuser:
         """The fused top `k` per query. Ranks are 1-based; a document absent from a run's top
         `depth` gets nothing from that run. Each document's terms are added in run order, so the
         scores are bit-for-bit the same whatever the order of the input dicts."""
-        if k < 1:
-            raise ValueError(f"output k must be >= 1, got {k}")
-        depths = per_run(self.params.depth, len(runs), "depth", None)
-        weights = per_run(self.params.weights, len(runs), "weights", 1.0)
+        depths, weights = run_settings(self.params, runs, k)
         fused: Run = {}
         for qid in query_ids(runs):
             scores: dict[str, float] = {}
