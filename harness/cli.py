@@ -24,11 +24,8 @@ def _offline_defaults() -> None:
 def cli(verbose: bool) -> None:
     """Benchmark retrieval strategies: BM25, dense, late interaction, fusion, rerank."""
     _offline_defaults()
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    if not verbose:  # engines that narrate their own start-up at INFO
-        for name in ("faiss.loader", "sentence_transformers", "httpx", "bm25s"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    from . import logs
+    logs.configure(logging.DEBUG if verbose else logging.INFO)
 
 
 @cli.command("run")

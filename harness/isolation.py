@@ -31,7 +31,10 @@ class WorkerOutcome:
     failure: Optional[str] = None   # why the worker produced no value (timeout, memory, crash)
 
 
-def _worker(fn: Callable[..., Any], args: tuple, conn) -> None:
+def _worker(fn: Callable[..., Any], args: tuple, conn, log_level: Optional[int]) -> None:
+    if log_level is not None:
+        from . import logs
+        logs.configure(log_level)
     try:
         conn.send(("ok", fn(*args)))
     except BaseException as exc:  # reported to the parent, which records it
@@ -60,7 +63,8 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout_s: Optional[f
     """fn(*args) in a worker; fn must be importable (top level) and args picklable."""
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_worker, args=(fn, args, sender), daemon=False)
+    from .logs import current_level
+    worker = ctx.Process(target=_worker, args=(fn, args, sender, current_level()), daemon=False)
     worker.start()
     sender.close()
     proc = psutil.Process(worker.pid)
