@@ -1,6 +1,7 @@
 """`harness run`: config → dataset → plan → results folder → summary table."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -9,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from .config import Config
+from .config import Config, dump as dump_config
 from .context import RunContext
 from .datasets import load_dataset
 from .datasets.slice import slice_dataset
@@ -115,14 +116,14 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
     for res in results:
         p = res.pipeline
         meta = {"status": "failed" if res.error else "ok", "reason": res.error,
-                "kind": p.tolerance_class, "parent": p.parent, "sweep": p.sweep,
+                "kind": p.stage, "tolerance_class": p.tolerance_class, "parent": p.parent, "sweep": p.sweep,
                 "rerank_depth": p.leaf.depth,
                 "stages": [n.label for n in p.leaf.chain()]}
         if res.run is not None and config.dataset.ignore_identical_ids:
             res.run, meta["identical_ids_removed"] = without_identical_ids(res.run)
         if res.run is not None:
             try:
-                validate_run(res.run, p.name)
+                validate_run(res.run, f"pipeline {p.name!r}")
                 evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures),
                                                  res.extra)
                 meta["queries_without_results"] = evaluations[p.name].queries_without_results
@@ -144,7 +145,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         "config_name": config.name,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": time.time() - started,
-        "config_hash": stable_hash(config.model_dump(mode="json")),
+        "config_hash": hashlib.sha256(dump_config(config).encode("utf-8")).hexdigest(),
         **git_state(Path(__file__).resolve().parent.parent),
         "environment": environment(ctx.device, ctx.threads),
         "dataset": {"name": dataset.name, "split": dataset.split, "checksums": dataset.checksums,

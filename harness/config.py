@@ -101,17 +101,11 @@ class Config(_Strict):
     pipelines: List[PipelineSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_names_and_inputs(self):
+    def _unique_names(self):
         names = [p.name for p in self.pipelines]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"pipeline names must be unique; repeated: {', '.join(dupes)}")
-        for i, p in enumerate(self.pipelines):
-            if p.fuse:
-                unknown = [n for n in p.fuse.inputs if n not in names or n == p.name]
-                if unknown:
-                    raise ValueError(f"pipelines[{i}].fuse.inputs: unknown pipeline(s) "
-                                     f"{unknown}; defined: {names}")
         return self
 
 
@@ -181,9 +175,15 @@ def validate(data: Any, source: str = "<config>") -> Config:
     errors: List[str] = []
     from .evaluation.metrics import parse_measures
     try:
-        parse_measures(config.measures)
+        measures = parse_measures(config.measures)
     except HarnessError as exc:
         errors.append(f"measures: {exc}")
+        measures = []
+    for i, m in enumerate(measures):
+        cutoff = m.params.get("cutoff")
+        if cutoff is not None and cutoff > config.k:
+            errors.append(f"measures[{i}]: {m} needs {cutoff} results per query but k={config.k} "
+                          f"keeps {config.k}; raise k to {cutoff} or lower the cut-off")
     for i, p in enumerate(config.pipelines):
         if p.retriever:
             _check_plugin("retriever", p.retriever, f"pipelines[{i}].retriever", errors)
@@ -191,9 +191,27 @@ def validate(data: Any, source: str = "<config>") -> Config:
             _check_plugin("fuser", p.fuse, f"pipelines[{i}].fuse", errors)
         if p.rerank:
             _check_plugin("reranker", p.rerank, f"pipelines[{i}].rerank", errors)
+            deep = [d for d in p.rerank.depths() if d > config.k]
+            if deep:
+                errors.append(f"pipelines[{i}].rerank.depth: {deep} > k={config.k}: a first stage "
+                              f"keeps only k results, so the rerank would be labelled @{deep[0]} "
+                              f"and rerank {config.k}; lower the depth or raise k")
+    if not errors:  # fusion inputs name pipelines of the plan (sweep points, reranked ones)
+        from .plan import Planner
+        try:
+            Planner(config).pipelines()
+        except HarnessError as exc:
+            errors.append(str(exc))
     if errors:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
     return config
+
+
+def dump(config: Config) -> str:
+    """The config as saved with results: every field, explicit nulls included (a plugin parameter
+    set to null must stay null), so loading this text reproduces the run. Its sha256 is the
+    run's `config_hash`."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
 def load(path: Union[str, Path]) -> Config:

@@ -1,16 +1,28 @@
 """Compile a config into a plan: pipelines are chains of nodes, and nodes are shared.
 
-A node's key is a content hash of its stage spec and its inputs' keys (plus the dataset), so
-`bm25`, `bm25>>cross-encoder@50`, `bm25>>cross-encoder@100` and `rrf(bm25,dense)` all point at one
-BM25 node: it is computed once. The key is also the node's resume key in the results folder.
+A node's key (`node_key`, the one place keys are made) hashes everything that changes what the
+node produces: its stage and plugin, the plugin's fully resolved parameters (defaults filled in,
+so writing a default explicitly changes nothing), the fingerprints of the models it loads, its
+inputs' keys, the dataset, `k`, and the run settings that change results or timings (seed,
+deterministic, device, threads, timing). So `bm25`, `bm25>>cross-encoder@50` and
+`rrf(bm25,dense)` share one BM25 node, computed once, and the key doubles as the node's resume
+key in the results folder: a saved node is reused only when nothing that produced it changed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
+from . import registry
 from .config import Config, PipelineSpec, StageSpec
+from .errors import ConfigError
 from .hashing import stable_hash
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+FIRST_STAGE, FUSION, RERANK = "first_stage", "fusion", "rerank"
+STAGE_KINDS = {FIRST_STAGE: "retriever", FUSION: "fuser", RERANK: "reranker"}
 
 
 @dataclass(eq=False)
@@ -21,6 +33,7 @@ class Node:
     spec: StageSpec
     inputs: list["Node"] = field(default_factory=list)
     depth: Optional[int] = None    # rerank depth
+    plugin_key: str = ""           # the plugin's settings alone: one live instance per value
 
     @property
     def label(self) -> str:
@@ -44,9 +57,40 @@ class Pipeline:
     name: str
     leaf: Node
     group: str                     # the config entry it comes from: the unit of isolation
-    tolerance_class: str           # how a regression check compares it (see docs/regression.md)
+    tolerance_class: str           # first stage: its plugin's declared class; else composite
     parent: Optional[str] = None   # for a reranked pipeline, the pipeline it reranks
     sweep: Optional[str] = None    # for an ANN point, its family: `<entry>/<backend>`
+
+    @property
+    def stage(self) -> str:
+        return self.leaf.stage
+
+
+def resolved_params(kind: str, spec: StageSpec) -> registry.Params:
+    plugin = registry.get(kind, spec.type)
+    return plugin.params(**spec.plugin_params())
+
+
+def run_settings(config: Config, ctx: Optional["RunContext"]) -> dict:
+    """The run-wide inputs of every node key (placeholders when only validating)."""
+    return {"dataset": ctx.dataset_key if ctx else "", "k": config.k, "seed": config.seed,
+            "deterministic": config.deterministic, "device": ctx.device if ctx else config.device,
+            "threads": ctx.threads if ctx else config.threads,
+            "timing": config.timing.model_dump(mode="json")}
+
+
+def model_fingerprints(params: registry.Params, fingerprint: bool) -> dict:
+    if not fingerprint:
+        return {}
+    from .models import model_fingerprint, resolve_model
+    return {name: model_fingerprint(resolve_model(name)) for name in params.model_names()}
+
+
+def node_key(stage: str, spec: StageSpec, params: registry.Params, inputs: list[Node],
+             depth: Optional[int], settings: dict, models: dict) -> str:
+    return stable_hash({"stage": stage, "type": spec.type, "params": params.resolved(),
+                        "models": models, "depth": depth, "inputs": [n.key for n in inputs],
+                        **settings})
 
 
 def _is_sweep(index: dict) -> bool:
@@ -54,77 +98,127 @@ def _is_sweep(index: dict) -> bool:
                for v in (index.get(section) or {}).values())
 
 
-def _kind_of(spec: PipelineSpec, retriever: Optional[StageSpec]) -> str:
-    """The regression-tolerance class of a first stage (`retriever`: the point's own spec)."""
-    if retriever is None:
-        return "fusion"
-    params = retriever.plugin_params()
-    if retriever.type in ("bm25",):
-        return "lucene-bm25"
-    if retriever.type == "bm25s":
-        return "bm25s"
-    index = params.get("index") or {}
-    if retriever.type in ("dense", "dpr"):
-        exact = isinstance(index, dict) and index.get("type", "flat") == "flat"
-        return "exact-dense" if exact else "ann"
-    return "model"
+def first_stage_points(spec: PipelineSpec) -> list[tuple[str, StageSpec]]:
+    """An ANN sweep (`index:` with list-valued build/search parameters, or a list of indexes)
+    becomes one first stage per point, named like `dense-minilm/hnsw[M=16,efC=200,ef=64]`; build
+    points come first and their search points follow, so each index is built once."""
+    params = spec.retriever.plugin_params()
+    index = params.get("index")
+    if not isinstance(index, (dict, list)) or (isinstance(index, dict) and not _is_sweep(index)):
+        return [(spec.name, spec.retriever)]
+    from .ann.sweep import parse_sweep, point_name
+    points = []
+    for sweep in map(parse_sweep, index if isinstance(index, list) else [index]):
+        for build in sweep.build_points:
+            for search in sweep.search_points:
+                point = StageSpec(type=spec.retriever.type, **{**params, "index": {
+                    "type": sweep.backend, "build": build, "search": search}})
+                points.append((point_name(sweep.backend, {**build, **search}, spec.name), point))
+    return points
+
+
+def _rerank_names(spec: PipelineSpec, first: str) -> list[str]:
+    return [f"{first}>>{spec.rerank.type}@{d}" for d in spec.rerank.depths()] if spec.rerank else []
+
+
+def _fusion_order(config: Config, points: dict[str, list[str]]) -> list[PipelineSpec]:
+    """Config entries ordered so every fusion comes after the entries it fuses; a fusion input
+    must name one pipeline (an entry with one first stage, a sweep point, or a reranked pipeline).
+    A cycle or an ambiguous input is a ConfigError naming the field."""
+    producer: dict[str, str] = {}
+    for spec in config.pipelines:
+        for first in points[spec.name]:
+            for name in [first, *_rerank_names(spec, first)]:
+                producer[name] = spec.name
+    index = {p.name: i for i, p in enumerate(config.pipelines)}
+    deps: dict[str, list[str]] = {}
+    for i, spec in enumerate(config.pipelines):
+        deps[spec.name] = []
+        for j, name in enumerate(spec.fuse.inputs if spec.fuse else []):
+            where = f"pipelines[{i}].fuse.inputs[{j}]"
+            if name in producer:
+                deps[spec.name].append(producer[name])
+            elif name in points and len(points[name]) > 1:
+                raise ConfigError(f"{where}: {name!r} is a sweep of {len(points[name])} points; "
+                                  f"fuse one of them by its name: {', '.join(points[name])}")
+            else:
+                raise ConfigError(f"{where}: unknown pipeline {name!r}; defined: "
+                                  f"{', '.join(producer)}")
+    ordered: list[PipelineSpec] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = path[path.index(name):] + [name]
+            raise ConfigError(f"pipelines[{index[cycle[0]]}].fuse.inputs: fusion cycle "
+                              f"{' -> '.join(cycle)}")
+        state[name] = "visiting"
+        for dep in deps[name]:
+            visit(dep, path + [name])
+        state[name] = "done"
+        ordered.append(config.pipelines[index[name]])
+
+    for spec in config.pipelines:
+        visit(spec.name, [])
+    return ordered
 
 
 class Planner:
-    def __init__(self, config: Config, dataset_key: str):
+    """`ctx` supplies the run settings keyed into every node; without it (config validation)
+    keys hold placeholders and models are not fingerprinted."""
+
+    def __init__(self, config: Config, ctx: Optional["RunContext"] = None):
         self.config = config
-        self.dataset_key = dataset_key
+        self.settings = run_settings(config, ctx)
+        self.fingerprint = ctx is not None
         self._nodes: dict[str, Node] = {}
 
-    def _node(self, stage: str, kind: str, spec: StageSpec, inputs: list[Node],
+    def _node(self, stage: str, spec: StageSpec, inputs: list[Node],
               depth: Optional[int] = None) -> Node:
-        key = stable_hash({"dataset": self.dataset_key, "k": self.config.k, "stage": stage,
-                           "spec": spec.model_dump(exclude={"depth"}), "depth": depth,
-                           "inputs": [n.key for n in inputs]})
+        kind = STAGE_KINDS[stage]
+        params = resolved_params(kind, spec)
+        models = model_fingerprints(params, self.fingerprint)
+        key = node_key(stage, spec, params, inputs, depth, self.settings, models)
         if key not in self._nodes:
-            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth)
+            plugin_key = stable_hash({"kind": kind, "type": spec.type, "models": models,
+                                      "params": params.resolved()})
+            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth, plugin_key)
         return self._nodes[key]
 
-    def _points(self, spec: PipelineSpec) -> list[tuple[str, StageSpec]]:
-        """An ANN sweep (`index:` with list-valued build/search parameters) becomes one first stage
-        per point, named like `dense-minilm/hnsw[M=16,efC=200,ef=64]`; build points come first
-        and their search points follow, so each index is built once (see retrievers/vector.py)."""
-        params = spec.retriever.plugin_params()
-        index = params.get("index")
-        if not isinstance(index, (dict, list)) or (isinstance(index, dict) and not _is_sweep(index)):
-            return [(spec.name, spec.retriever)]
-        from .ann.sweep import parse_sweep, point_name
-        points = []
-        for sweep in map(parse_sweep, index if isinstance(index, list) else [index]):
-            for build in sweep.build_points:
-                for search in sweep.search_points:
-                    point = StageSpec(type=spec.retriever.type, **{**params, "index": {
-                        "type": sweep.backend, "build": build, "search": search}})
-                    points.append((point_name(sweep.backend, {**build, **search}, spec.name),
-                                   point))
-        return points
-
     def pipelines(self) -> list[Pipeline]:
-        by_name: dict[str, Node] = {}
+        points = {spec.name: first_stage_points(spec) if spec.retriever else [(spec.name, None)]
+                  for spec in self.config.pipelines}
+        names = {entry: [name for name, _ in pts] for entry, pts in points.items()}
+        by_name: dict[str, Pipeline] = {}
         out: list[Pipeline] = []
-        # Fusion inputs may be declared after the fusion pipeline: first stages go first.
-        ordered = sorted(self.config.pipelines, key=lambda p: p.fuse is not None)
-        for spec in ordered:
+        for spec in _fusion_order(self.config, names):
             if spec.retriever:
-                firsts = [(name, self._node("first_stage", "retriever", stage, []))
-                          for name, stage in self._points(spec)]
+                firsts = []
+                for name, stage in points[spec.name]:
+                    node = self._node(FIRST_STAGE, stage, [])
+                    cls = resolved_params("retriever", stage).tolerance_class(
+                        registry.get("retriever", stage.type).tolerance)
+                    firsts.append(Pipeline(name, node, spec.name, cls, sweep=(
+                        f"{spec.name}/{stage.plugin_params()['index']['type']}"
+                        if name != spec.name else None)))
             else:
-                firsts = [(spec.name, self._node("fusion", "fuser", spec.fuse,
-                                                 [by_name[name] for name in spec.fuse.inputs]))]
-            by_name[spec.name] = firsts[0][1]
-            for name, first in firsts:
-                kind = _kind_of(spec, first.spec if spec.retriever else None)
-                sweep = (f"{spec.name}/{first.spec.plugin_params()['index']['type']}"
-                         if name != spec.name else None)
-                out.append(Pipeline(name, first, spec.name, kind, sweep=sweep))
+                inputs = [by_name[name] for name in spec.fuse.inputs]
+                node = self._node(FUSION, spec.fuse, [p.leaf for p in inputs])
+                firsts = [Pipeline(spec.name, node, spec.name, registry.loosest(
+                    [registry.get("fuser", spec.fuse.type).tolerance]
+                    + [p.tolerance_class for p in inputs]))]
+            for first in firsts:
+                found = [first]
                 for depth in spec.rerank.depths() if spec.rerank else []:
-                    node = self._node("rerank", "reranker", spec.rerank, [first], depth)
-                    out.append(Pipeline(f"{name}>>{spec.rerank.type}@{depth}", node, spec.name,
-                                        "rerank", parent=name))
+                    node = self._node(RERANK, spec.rerank, [first.leaf], depth)
+                    declared = registry.get("reranker", spec.rerank.type).tolerance
+                    found.append(Pipeline(f"{first.name}>>{spec.rerank.type}@{depth}", node,
+                                          spec.name, registry.loosest([declared, first.tolerance_class]),
+                                          parent=first.name))
+                for p in found:
+                    by_name[p.name] = p
+                out += found
         position = {p.name: i for i, p in enumerate(self.config.pipelines)}
         return sorted(out, key=lambda p: position[p.group])

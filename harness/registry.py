@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Dict, Optional, Type
@@ -18,19 +19,19 @@ from .errors import PluginError
 KINDS = ("retriever", "ann", "reranker", "fuser")
 ENTRY_POINT_GROUP = "retrieval_harness.plugins"
 
-# Modules whose import registers the built-in plugins. Each imports its heavy engine lazily.
-BUILTIN_MODULES = (
-    "harness.retrievers.bm25_lucene",
-    "harness.retrievers.bm25s_retriever",
-    "harness.retrievers.dense",
-    "harness.retrievers.dpr",
-    "harness.retrievers.colbert_plaid",
-    "harness.ann",
-    "harness.fusion",
-    "harness.rerankers.cross_encoder",
-    "harness.rerankers.oracle",
-    "harness.rerankers.maxsim",
-)
+# Packages whose modules hold the built-in plugins: every module in them is imported, as an entry
+# point would be, so a new plugin file registers itself (no hand-kept list). Engines load lazily.
+BUILTIN_PACKAGES = ("harness.retrievers", "harness.ann", "harness.fusion", "harness.rerankers")
+
+# How a regression check compares a plugin's results (docs/regression.md): exactly (4 decimals),
+# within model-inference noise, or within approximate-index noise. Loosest last.
+DETERMINISTIC, MODEL, ANN = "deterministic", "model", "ann"
+TOLERANCE_CLASSES = (DETERMINISTIC, MODEL, ANN)
+
+
+def loosest(classes) -> str:
+    """The loosest tolerance class among `classes`: a composite is as loose as its loosest part."""
+    return max(classes, key=TOLERANCE_CLASSES.index)
 
 
 class Params(BaseModel):
@@ -44,6 +45,21 @@ class Params(BaseModel):
     def model_names(self) -> list[str]:
         return [getattr(self, f) for f in self.MODEL_FIELDS if getattr(self, f)]
 
+    def _nested(self) -> dict[str, "Params"]:
+        return {f: v for f in type(self).model_fields if isinstance(v := getattr(self, f), Params)}
+
+    def resolved(self) -> dict:
+        """Every parameter with defaults filled in, as JSON data: what node keys hash, so writing
+        a default explicitly changes nothing and changing any value changes the key."""
+        data = self.model_dump(mode="json")
+        data.update({f: v.resolved() for f, v in self._nested().items()})
+        return data
+
+    def tolerance_class(self, declared: str) -> str:
+        """The regression-tolerance class of these settings, given the plugin's `declared` one:
+        the loosest of it and those of nested settings (an approximate index loosens a retriever)."""
+        return loosest([declared] + [v.tolerance_class(declared) for v in self._nested().values()])
+
 
 @dataclass(frozen=True)
 class Plugin:
@@ -54,6 +70,8 @@ class Plugin:
     requires: tuple[str, ...]
     install_hint: str
     description: str
+    tolerance: str = MODEL   # regression-tolerance class (DETERMINISTIC, MODEL, ANN)
+    exact: bool = False      # ann: returns the exact neighbours (its recall is 1 by construction)
 
     def missing(self) -> list[str]:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
@@ -67,10 +85,15 @@ _loaded = False
 
 
 def register(kind: str, name: str, params: Type[Params] = Params, requires: tuple[str, ...] = (),
-             install_hint: str = "", description: str = "") -> Callable:
-    """Class or function decorator: `factory(params, context)` builds the plugin."""
+             install_hint: str = "", description: str = "", tolerance: str = MODEL,
+             exact: bool = False) -> Callable:
+    """Class or function decorator: `factory(params, context)` builds the plugin. `tolerance` and
+    `exact` are the plugin's declared metadata (see Plugin)."""
     if kind not in KINDS:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if tolerance not in TOLERANCE_CLASSES:
+        raise ValueError(f"unknown tolerance class {tolerance!r}; classes: "
+                         f"{', '.join(TOLERANCE_CLASSES)}")
 
     def decorate(factory: Callable) -> Callable:
         key = (kind, name)
@@ -78,7 +101,7 @@ def register(kind: str, name: str, params: Type[Params] = Params, requires: tupl
             raise ValueError(f"{kind} plugin {name!r} is registered twice")
         doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
         _PLUGINS[key] = Plugin(kind, name, factory, params, tuple(requires), install_hint,
-                               doc if isinstance(doc, str) else "".join(doc))
+                               doc if isinstance(doc, str) else "".join(doc), tolerance, exact)
         return factory
 
     return decorate
@@ -89,8 +112,10 @@ def _load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    for package in BUILTIN_PACKAGES:
+        path = importlib.import_module(package).__path__
+        for module in pkgutil.iter_modules(path, prefix=f"{package}."):
+            importlib.import_module(module.name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()

@@ -21,7 +21,7 @@ import numpy as np
 from . import registry
 from .config import Config
 from .context import RunContext
-from .evaluation.metrics import parse_measures
+from .evaluation.metrics import parse_measures, validate_run
 from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_latency, time_call
 from .node_store import NodeRecord, NodeStore
 from .isolation import run_isolated
@@ -70,9 +70,9 @@ class Executor:
     # -- plugins -----------------------------------------------------------------------------
     def plugin(self, node: Node):
         """The node's live plugin, built and indexed once (also for a node resumed from disk)."""
-        # One reranker instance serves every depth and every parent (its model loads once).
-        cache_key = node.key if node.kind != "reranker" else \
-            f"reranker:{node.spec.model_dump_json(exclude={'depth'})}"
+        # One instance per plugin settings: a reranker serves every depth and every parent (its
+        # model loads once).
+        cache_key = node.plugin_key
         if cache_key not in self._plugins:
             entry = registry.get(node.kind, node.spec.type)
             params = entry.params(**node.spec.plugin_params())
@@ -93,22 +93,28 @@ class Executor:
 
     # -- nodes -------------------------------------------------------------------------------
     def record(self, node: Node) -> NodeRecord:
-        if node.key in self.failures:
-            raise NodeFailed(self.failures[node.key])
         if node.key in self._records:
             return self._records[node.key]
-        inputs = [self.record(inp) for inp in node.inputs]
+        # A saved node wins over a recorded failure: with process isolation a node that failed
+        # in one worker may have been computed and saved by a later one.
         stored = self.store.load(node.key)
         if stored is not None:
             if self.compute:
                 log.info("resumed %s from %s", node.label, self.store.root)
             self._records[node.key] = stored
             return stored
+        if node.key in self.failures:
+            raise NodeFailed(self.failures[node.key])
         if not self.compute:
+            for inp in node.inputs:  # name the failed input, not this node, as the cause
+                self.record(inp)
             self.failures[node.key] = self.missing_reason
             raise NodeFailed(self.missing_reason)
+        inputs = [self.record(inp) for inp in node.inputs]
         try:
             rec = self._compute(node, [r.run for r in inputs])
+            # NaN/inf scores fail this node (named) and the pipelines built on it, nothing else.
+            validate_run(rec.run, f"stage {node.label}")
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             log.error("%s failed: %s\n%s", node.label, reason, traceback.format_exc())
@@ -271,7 +277,7 @@ def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
     rerank depths or sweep points) runs in a worker process under its timeout and memory cap;
     the parent then reads what the worker saved, so a worker that dies loses only its group."""
     parse_measures(config.measures)
-    pipelines = Planner(config, ctx.dataset_key).pipelines()
+    pipelines = Planner(config, ctx).pipelines()
     store = NodeStore(out_dir / "nodes")
     if force:
         _clear_nodes(store)

@@ -39,8 +39,8 @@ class ResultsWriter:
         self.out = Path(out_dir)
 
     def config(self, config: Config) -> None:
-        data = config.model_dump(mode="json", exclude_none=True)
-        write_text(self.out / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+        from .config import dump
+        write_text(self.out / "config.yaml", dump(config))
 
     def dataset_files(self, dataset: Dataset, runs: dict) -> None:
         """qrels, query texts and titles of the documents a report shows (top 10 and judged)."""

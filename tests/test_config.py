@@ -56,8 +56,82 @@ def test_duplicate_names_and_unknown_fusion_inputs():
         config_mod.validate(base(pipelines=two))
     fused = [{"name": "a", "retriever": {"type": "bm25s"}},
              {"name": "f", "fuse": {"type": "rrf", "inputs": ["a", "zzz"]}}]
-    with pytest.raises(ConfigError, match=r"fuse.inputs: unknown pipeline\(s\) \['zzz'\]"):
+    with pytest.raises(ConfigError, match=r"pipelines\[1\]\.fuse\.inputs\[1\]: unknown "
+                                          r"pipeline 'zzz'; defined: a, f"):
         config_mod.validate(base(pipelines=fused))
+
+
+def test_fusion_of_a_later_declared_fusion_is_planned_in_order():
+    """Defect 15: a fusion whose input is declared after it used to crash with KeyError."""
+    from harness.plan import Planner
+    pipes = [{"name": "outer", "fuse": {"type": "rrf", "inputs": ["inner", "a"]}},
+             {"name": "inner", "fuse": {"type": "rrf", "inputs": ["a", "b"]}},
+             {"name": "a", "retriever": {"type": "bm25s"}},
+             {"name": "b", "retriever": {"type": "bm25s", "k1": 1.2}}]
+    cfg = config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=100))
+    plan = {p.name: p for p in Planner(cfg).pipelines()}
+    assert [n.label for n in plan["outer"].leaf.inputs] == ["fuser:rrf", "retriever:bm25s"]
+    assert plan["outer"].leaf.inputs[0] is plan["inner"].leaf
+
+
+def test_fusion_cycle_is_refused_naming_it():
+    pipes = [{"name": "a", "retriever": {"type": "bm25s"}},
+             {"name": "f", "fuse": {"type": "rrf", "inputs": ["a", "g"]}},
+             {"name": "g", "fuse": {"type": "rrf", "inputs": ["a", "f"]}}]
+    with pytest.raises(ConfigError, match=r"fuse\.inputs: fusion cycle f -> g -> f"):
+        config_mod.validate(base(pipelines=pipes))
+
+
+def test_fusing_a_sweep_entry_is_refused_but_a_point_can_be_named():
+    """Defect 11: naming a sweep entry used to fuse its first point only, silently."""
+    sweep = {"name": "dense", "retriever": {"type": "dense", "index": {
+        "type": "hnsw", "search": {"ef": [10, 20]}}}}
+    pipes = [sweep, {"name": "a", "retriever": {"type": "bm25s"}},
+             {"name": "f", "fuse": {"type": "rrf", "inputs": ["a", "dense"]}}]
+    with pytest.raises(ConfigError, match=r"pipelines\[2\]\.fuse\.inputs\[1\]: 'dense' is a sweep "
+                                          r"of 2 points; fuse one of them by its name: "
+                                          r"dense/hnsw\[ef=10\], dense/hnsw\[ef=20\]"):
+        config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=10))
+    pipes[2]["fuse"]["inputs"] = ["a", "dense/hnsw[ef=20]"]
+    from harness.plan import Planner
+    cfg = config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=10))
+    plan = {p.name: p for p in Planner(cfg).pipelines()}
+    assert plan["f"].leaf.inputs[1] is plan["dense/hnsw[ef=20]"].leaf
+
+
+def test_a_reranked_pipeline_can_be_fused():
+    pipes = [{"name": "a", "retriever": {"type": "bm25s"}, "rerank": {"type": "oracle", "depth": 5}},
+             {"name": "f", "fuse": {"type": "rrf", "inputs": ["a", "a>>oracle@5"]}}]
+    from harness.plan import Planner
+    cfg = config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=10))
+    plan = {p.name: p for p in Planner(cfg).pipelines()}
+    assert plan["f"].leaf.inputs[1].label == "reranker:oracle@5"
+
+
+def test_measure_cutoff_above_k_is_refused():
+    """Defect 19: R@1000 with k: 100 silently measured R@100's documents as R@1000."""
+    with pytest.raises(ConfigError, match=r"measures\[3\]: R@1000 needs 1000 results per query "
+                                          r"but k=100 keeps 100"):
+        config_mod.validate(base(k=100))
+    config_mod.validate(base(k=100, measures=["nDCG@10", "AP", "R@100"]))  # no cut-off: fine
+
+
+def test_rerank_depth_above_k_is_refused():
+    pipes = [{"name": "a", "retriever": {"type": "bm25s"},
+              "rerank": {"type": "oracle", "depth": [50, 200]}}]
+    with pytest.raises(ConfigError, match=r"pipelines\[0\]\.rerank\.depth: \[200\] > k=100"):
+        config_mod.validate(base(k=100, measures=["nDCG@10"], pipelines=pipes))
+
+
+def test_saved_config_reloads_to_the_same_config_explicit_nulls_included():
+    """Defect 6: `stemmer: null` (no stemming) was dropped on save and reloaded as English."""
+    import yaml
+    pipes = [{"name": "a", "retriever": {"type": "bm25s", "stemmer": None}}]
+    cfg = config_mod.validate(base(pipelines=pipes))
+    text = config_mod.dump(cfg)
+    again = config_mod.validate(yaml.safe_load(text))
+    assert again == cfg and again.pipelines[0].retriever.plugin_params() == {"stemmer": None}
+    assert config_mod.dump(again) == text
 
 
 def test_pipeline_needs_exactly_one_first_stage():

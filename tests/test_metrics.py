@@ -130,9 +130,9 @@ def test_parse_measures_rejects_empty_list():
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_validate_run_names_pipeline_and_query(bad):
-    validate_run({"q1": {"d1": 1.0}}, "bm25")
+    validate_run({"q1": {"d1": 1.0}}, "pipeline 'bm25'")
     with pytest.raises(DataError, match=r"pipeline 'bm25 >> ce', query 'q2'"):
-        validate_run({"q1": {"d1": 1.0}, "q2": {"d1": 0.5, "d2": bad}}, "bm25 >> ce")
+        validate_run({"q1": {"d1": 1.0}, "q2": {"d1": 0.5, "d2": bad}}, "pipeline 'bm25 >> ce'")
 
 
 def test_empty_qrels_is_an_error():

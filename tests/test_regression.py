@@ -14,7 +14,7 @@ METRICS = {
     "hnsw": {"nDCG@10": 0.641, "R@100": 0.9},
     "flat": {"nDCG@10": 0.645123, "R@100": 0.91},
 }
-KINDS = {"bm25": "lucene-bm25", "hnsw": "ann", "flat": "exact-dense"}
+KINDS = {"bm25": "deterministic", "hnsw": "ann", "flat": "deterministic"}  # tolerance classes
 P95 = {"bm25": 2.0, "hnsw": 1.0, "flat": 4.0}
 
 
@@ -24,7 +24,8 @@ def write_results(folder, metrics=METRICS, kinds=KINDS, p95=P95, failed=(), conf
     pipelines = {}
     for name, kind in kinds.items():
         status = "failed" if name in failed else "ok"
-        pipelines[name] = {"status": status, "kind": kind, "parent": None,
+        pipelines[name] = {"status": status, "kind": "first_stage", "tolerance_class": kind,
+                           "parent": None,
                            "reason": "MemoryError: over the 4 GiB cap" if name in failed else None}
     (folder / "metadata.json").write_text(json.dumps({
         "run_name": folder.name, "config_name": "synthetic",
@@ -275,7 +276,7 @@ def test_baseline_write_then_check_round_trip(results, tmp_path):
     data = yaml.safe_load(out.read_text())
     bm25 = data["pipelines"]["bm25"]
     assert bm25["measures"]["nDCG@10"] == 0.678912345678  # full precision, no rounding
-    assert (bm25["kind"], bm25["tolerance_class"]) == ("lucene-bm25", "deterministic")
+    assert (bm25["kind"], bm25["tolerance_class"]) == ("first_stage", "deterministic")
     assert data["pipelines"]["hnsw"]["tolerance_class"] == "ann"
     assert data["pipelines"]["hnsw"]["latency"] == [{
         "reference": "flat", "max_ratio": 0.375, "min_ratio": 0.25 / 1.5,
@@ -370,21 +371,9 @@ def test_dataset_mismatch_is_reported(results, tmp_path):
     assert "different dataset: n_queries 300 -> 100" in res.output
 
 
-@pytest.mark.parametrize("kinds, fuse, expected", [
-    ({"a": "lucene-bm25", "b": "exact-dense", "f": "fusion"}, {"f": ["a", "b"]}, "deterministic"),
-    ({"a": "lucene-bm25", "b": "ann", "f": "fusion"}, {"f": ["a", "b"]}, "ann"),
-    ({"a": "bm25s", "b": "model", "f": "fusion"}, {"f": ["a", "b"]}, "model"),
-    ({"a": "bm25s", "f": "fusion"}, {}, "ann"),  # inputs unknown: loosest
-])
-def test_fusion_takes_the_loosest_class_of_its_inputs(kinds, fuse, expected):
-    meta = {n: {"kind": k} for n, k in kinds.items()}
-    assert resolve_classes(meta, fuse, "metadata.json")["f"] == expected
-
-
-def test_rerank_class_and_unknown_kind():
-    meta = {"a": {"kind": "bm25s"}, "r": {"kind": "rerank", "parent": "a"},
-            "h": {"kind": "ann"}, "hr": {"kind": "rerank", "parent": "h"}}
-    classes = resolve_classes(meta, {}, "metadata.json")
-    assert (classes["r"], classes["hr"]) == ("model", "ann")
-    with pytest.raises(DataError, match="pipeline 'x' has unknown kind 'sparse'; known: "):
-        resolve_classes({"x": {"kind": "sparse"}}, {}, "metadata.json")
+def test_classes_are_read_from_metadata_and_an_unknown_one_is_an_error():
+    meta = {"a": {"kind": "first_stage", "tolerance_class": "deterministic"},
+            "r": {"kind": "rerank", "tolerance_class": "model"}}
+    assert resolve_classes(meta, "metadata.json") == {"a": "deterministic", "r": "model"}
+    with pytest.raises(DataError, match="pipeline 'x' has tolerance_class 'fuzzy'; known: "):
+        resolve_classes({"x": {"kind": "first_stage", "tolerance_class": "fuzzy"}}, "metadata.json")

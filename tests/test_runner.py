@@ -31,7 +31,7 @@ def tiny_beir(tmp_path):
 
 def make_config(folder, pipelines=(), **over):
     data = {"name": "t", "dataset": {"name": str(folder)}, "k": 10,
-            "measures": ["nDCG@10", "RR@10", "R@100"],
+            "measures": ["nDCG@10", "RR@10", "R@10"],
             "timing": {"latency_queries": 3, "warmup": 1}, "pipelines": pipelines,
             "isolation": "none", **over}
     return config_mod.validate(data)
@@ -185,7 +185,7 @@ def test_planner_metadata_of_pipelines(tiny_beir):
     cfg = make_config(tiny_beir, [
         {"name": "o", "retriever": {"type": "fake-overlap"},
          "rerank": {"type": "fake-shortest", "depth": [3]}}])
-    first, reranked = Planner(cfg, "key").pipelines()
+    first, reranked = Planner(cfg).pipelines()
     assert (first.parent, first.sweep, first.tolerance_class) == (None, None, "model")
     assert (reranked.name, reranked.parent, reranked.leaf.depth, reranked.tolerance_class) == \
-        ("o>>fake-shortest@3", "o", 3, "rerank")
+        ("o>>fake-shortest@3", "o", 3, "model")

@@ -13,7 +13,8 @@ class FlatParams(ANNParams):
     """Exact search has no parameters."""
 
 
-@register("ann", "flat", params=FlatParams, requires=("faiss",), install_hint="pip install faiss-cpu")
+@register("ann", "flat", params=FlatParams, requires=("faiss",), install_hint="pip install faiss-cpu",
+          exact=True)
 class FlatIndex:
     """Exact inner-product search (faiss IndexFlatIP)."""
 

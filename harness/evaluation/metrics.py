@@ -42,12 +42,13 @@ def parse_measures(strings: Iterable[str]) -> list:
     return measures
 
 
-def validate_run(run: Run, pipeline: str) -> None:
-    """Reject NaN/inf scores, naming the pipeline and the query, before anything is evaluated."""
+def validate_run(run: Run, source: str) -> None:
+    """Reject NaN/inf scores, naming their source (a pipeline or a stage) and the query, before
+    anything is evaluated or built on them."""
     for qid, docs in run.items():
         for doc_id, score in docs.items():
             if not math.isfinite(score):
-                raise DataError(f"pipeline {pipeline!r}, query {qid!r}: doc {doc_id!r} has score "
+                raise DataError(f"{source}, query {qid!r}: doc {doc_id!r} has score "
                                 f"{score!r}; scores must be finite")
 
 

@@ -16,7 +16,7 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from ..context import RunContext
 from ..errors import DataError
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from ..types import Run
 from .common import cut_ranking, query_ids, run_settings, top
 
@@ -40,7 +40,7 @@ def normalise(scores: list[float], method: str) -> list[float]:
     return [0.0] * len(scores) if std == 0.0 else [(s - mean) / std for s in scores]
 
 
-@register("fuser", "combsum", params=CombSumParams)
+@register("fuser", "combsum", params=CombSumParams, tolerance=DETERMINISTIC)
 class CombSumFuser:
     """Weighted CombSUM over min-max or z-score normalised scores."""
 

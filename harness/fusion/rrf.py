@@ -6,7 +6,7 @@ from typing import Optional, Union
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from ..context import RunContext
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from ..types import Run
 from .common import cut_ranking, query_ids, run_settings, top
 
@@ -18,7 +18,7 @@ class RRFParams(Params):
     weights: Optional[list[NonNegativeFloat]] = Field(None, description="one per run; None = 1 each")
 
 
-@register("fuser", "rrf", params=RRFParams)
+@register("fuser", "rrf", params=RRFParams, tolerance=DETERMINISTIC)
 class RRFFuser:
     """Reciprocal Rank Fusion of two or more runs; ranks come from (score desc, doc id desc)."""
 

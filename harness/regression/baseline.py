@@ -140,7 +140,7 @@ def baseline_from_results(results: Results, pipelines: Optional[List[str]] = Non
                                f"({meta[name].get('reason')}); it cannot be a baseline")
         if not results.metrics.get(name):
             raise HarnessError(f"pipeline {name!r} has no rows in {results.folder / 'metrics.csv'}")
-    classes = resolve_classes(meta, results.fuse_inputs(), str(results.folder / "metadata.json"))
+    classes = resolve_classes(meta, str(results.folder / "metadata.json"))
     ref_value = None
     if latency_reference:
         if latency_reference not in meta:

@@ -84,8 +84,7 @@ def run_check(results: Results, expected: Expectations) -> Report:
     meta = results.pipelines
     need_class = [n for n, p in expected.pipelines.items()
                   if p.tolerance_class is None and n in meta]
-    classes = resolve_classes(meta, results.fuse_inputs() if need_class else {},
-                              str(results.folder / "metadata.json"), need_class)
+    classes = resolve_classes(meta, str(results.folder / "metadata.json"), need_class)
     checks: list[Check] = []
     for name, pipe in expected.pipelines.items():
         if name not in meta:

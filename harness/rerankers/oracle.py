@@ -11,12 +11,12 @@ from typing import Mapping, Optional, Sequence
 
 from ..context import RunContext
 from ..errors import HarnessError
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from ..types import Document, Qrels
 from .base import Pair, PairwiseReranker
 
 
-@register("reranker", "oracle")
+@register("reranker", "oracle", tolerance=DETERMINISTIC)
 class OracleReranker(PairwiseReranker):
     """Scores by qrels grade: the ideal reranker, for checking mechanics and upper bounds."""
 

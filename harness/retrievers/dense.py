@@ -12,7 +12,7 @@ from tqdm import tqdm
 from pydantic import Field
 
 from ..context import RunContext
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from .vector import IndexSpec, VectorRetriever
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -45,7 +45,7 @@ def load_sentence_transformer(name: str, device: str, max_length: Optional[int])
 
 
 @register("retriever", "dense", params=DenseParams, requires=("sentence_transformers",),
-          install_hint="pip install sentence-transformers")
+          install_hint="pip install sentence-transformers", tolerance=DETERMINISTIC)
 class BiEncoderRetriever(VectorRetriever):
     """Sentence-transformers bi-encoder (e.g. all-MiniLM-L6-v2), cosine or dot product."""
 

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ..context import RunContext
 from ..errors import ConfigError
-from ..registry import Params, register
+from ..registry import DETERMINISTIC, Params, register
 from .vector import IndexSpec, VectorRetriever
 
 DPR_QUESTION = "facebook/dpr-question_encoder-single-nq-base"
@@ -104,7 +104,7 @@ class Tower:
 
 
 @register("retriever", "dpr", params=DPRParams, requires=("transformers",),
-          install_hint="pip install transformers")
+          install_hint="pip install transformers", tolerance=DETERMINISTIC)
 class DPRRetriever(VectorRetriever):
     """Two-tower dual encoder (DPR NQ encoders, or any two HF encoders with cls/mean pooling)."""
 

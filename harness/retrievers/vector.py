@@ -26,6 +26,23 @@ class IndexSpec(Params):
     build: Dict[str, Any] = Field(default_factory=dict)
     search: Dict[str, Any] = Field(default_factory=dict)
 
+    def backend_params(self):
+        plugin = registry.get("ann", self.type)
+        return plugin, plugin.params(**self.build, **self.search)
+
+    def resolved(self) -> dict:
+        """Backend defaults filled in: `{type: hnsw}` and `{type: hnsw, search: {ef: 64}}` are
+        one index."""
+        _, params = self.backend_params()
+        data = params.resolved()
+        return {"type": self.type,
+                "build": {f: data[f] for f in params.build_fields()},
+                "search": {f: data[f] for f in params.search_fields()}}
+
+    def tolerance_class(self, declared: str) -> str:
+        plugin, _ = self.backend_params()
+        return declared if plugin.exact else registry.ANN
+
 
 # The most recently built index, keyed by (vectors, backend, build params): consecutive sweep
 # points that share a build point reuse it instead of building again.
