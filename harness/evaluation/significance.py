@@ -14,12 +14,19 @@ Choices (all seeded, so the same per-query arrays always give the same numbers):
   1,000 queries on one core at 5,000).
 - Holm–Bonferroni step-down adjustment across a family of p-values.
 - Win/tie/loss: per query, |a - b| <= tie_tolerance is a tie.
+
+Where a statistic is undefined it is NaN (shown "n/a") with the reason in `Comparison.note`, never
+a crash and never p = 0: fewer than 2 queries (no interval, no test: one query carries no
+evidence of spread), or differences that are one constant non-zero value (the t statistic divides
+by their zero spread; the randomisation test still has its exact p, e.g. 2/2**n for small n).
+Per-query values equal within the tie tolerance count as equal: all ties give p = 1, and
+differences that agree within it have zero spread (what remains is floating-point noise).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 from scipy import stats
@@ -29,6 +36,7 @@ DEFAULT_PERMUTATION_RESAMPLES = 5_000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_TIE_TOLERANCE = 1e-9
 DEFAULT_SEED = 0
+MIN_QUERIES = 2   # fewest paired queries a test or an interval is defined on
 
 
 def _mean(sample, axis=-1):
@@ -42,36 +50,62 @@ def _mean_difference(a, b, axis=-1):
 def bootstrap_ci(values: Sequence[float], n_resamples: int = DEFAULT_BOOTSTRAP_RESAMPLES,
                  confidence: float = DEFAULT_CONFIDENCE,
                  seed: int = DEFAULT_SEED) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean of `values` (one value per query)."""
+    """Percentile-bootstrap interval of the mean of `values` (one value per query).
+
+    NaN for fewer than 2 values: one query's resamples are all that query, and the zero-width
+    interval they give would claim a certainty one observation cannot support.
+    """
     sample = np.asarray(values, dtype=float)
-    if sample.size == 0:
+    if sample.size < MIN_QUERIES:
         return (math.nan, math.nan)
-    if sample.size == 1:  # one query: every resample is that query
-        return (float(sample[0]), float(sample[0]))
     result = stats.bootstrap((sample,), _mean, n_resamples=n_resamples, vectorized=True,
                              confidence_level=confidence, method="percentile",
                              rng=np.random.default_rng(seed))
     return (float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
-def paired_t_test(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p-value of scipy's paired t-test; 1.0 when a and b are identical.
+def undefined_note(a: Sequence[float], b: Sequence[float],
+                   tie_tolerance: float = DEFAULT_TIE_TOLERANCE) -> Optional[str]:
+    """Why the paired tests give no p-value on these samples; None when both are defined.
+
+    Fewer than 2 queries leaves both tests undefined; constant non-zero differences only the
+    t-test (the randomisation test still enumerates or samples its sign flips).
+    """
+    diff = _differences(a, b)
+    if diff.size < MIN_QUERIES:
+        return (f"n/a: {diff.size} common quer{'y' if diff.size == 1 else 'ies'}; "
+                f"a paired test needs at least {MIN_QUERIES}")
+    if not _all_ties(diff, tie_tolerance) and np.ptp(diff) <= tie_tolerance:
+        return f"t-test n/a: differences have zero variance (every query {diff[0]:+.4g})"
+    return None
+
+
+def paired_t_test(a: Sequence[float], b: Sequence[float],
+                  tie_tolerance: float = DEFAULT_TIE_TOLERANCE) -> float:
+    """Two-sided p-value of scipy's paired t-test; 1.0 when every query ties; NaN when undefined
+    (`undefined_note` says why).
 
     With every difference 0 the t statistic is 0/0 and scipy returns NaN; identical scores are no
     evidence of a difference, so the p-value is 1.
     """
     x, y = _paired(a, b)
-    if np.all(x == y):
+    if undefined_note(x, y, tie_tolerance) is not None:
+        return math.nan
+    if _all_ties(x - y, tie_tolerance):
         return 1.0
     return float(stats.ttest_rel(x, y).pvalue)
 
 
 def randomisation_test(a: Sequence[float], b: Sequence[float],
                        n_resamples: int = DEFAULT_PERMUTATION_RESAMPLES,
-                       seed: int = DEFAULT_SEED) -> float:
-    """Two-sided p-value of the paired sign-flip permutation test on the mean difference."""
+                       seed: int = DEFAULT_SEED,
+                       tie_tolerance: float = DEFAULT_TIE_TOLERANCE) -> float:
+    """Two-sided p-value of the paired sign-flip permutation test on the mean difference;
+    1.0 when every query ties; NaN for fewer than 2 queries."""
     x, y = _paired(a, b)
-    if np.all(x == y):
+    if x.size < MIN_QUERIES:
+        return math.nan
+    if _all_ties(x - y, tie_tolerance):
         return 1.0
     result = stats.permutation_test((x, y), _mean_difference, permutation_type="samples",
                                     vectorized=True, n_resamples=n_resamples,
@@ -106,8 +140,7 @@ class WinTieLoss:
 
 def win_tie_loss(a: Sequence[float], b: Sequence[float],
                  tie_tolerance: float = DEFAULT_TIE_TOLERANCE) -> WinTieLoss:
-    x, y = _paired(a, b)
-    diff = x - y
+    diff = _differences(a, b)
     ties = int(np.sum(np.abs(diff) <= tie_tolerance))
     wins = int(np.sum(diff > tie_tolerance))
     return WinTieLoss(wins, ties, diff.size - wins - ties)
@@ -121,11 +154,14 @@ class Comparison:
     mean_a: float
     mean_b: float
     delta: float               # mean_a - mean_b
-    p_t_test: float
+    p_t_test: float            # NaN where undefined; `note` says why
     p_randomisation: float
     record: WinTieLoss
     p_t_test_holm: Optional[float] = None
     p_randomisation_holm: Optional[float] = None
+    note: Optional[str] = None
+    only_a: int = 0            # queries left out of the pairing: a has a value, b has none
+    only_b: int = 0
 
 
 def compare(a: Sequence[float], b: Sequence[float],
@@ -133,16 +169,40 @@ def compare(a: Sequence[float], b: Sequence[float],
             tie_tolerance: float = DEFAULT_TIE_TOLERANCE) -> Comparison:
     x, y = _paired(a, b)
     return Comparison(x.size, float(x.mean()), float(y.mean()), float((x - y).mean()),
-                      paired_t_test(x, y), randomisation_test(x, y, n_resamples, seed),
-                      win_tie_loss(x, y, tie_tolerance))
+                      paired_t_test(x, y, tie_tolerance),
+                      randomisation_test(x, y, n_resamples, seed, tie_tolerance),
+                      win_tie_loss(x, y, tie_tolerance), note=undefined_note(x, y, tie_tolerance))
+
+
+def compare_by_query(a: Mapping[str, float], b: Mapping[str, float],
+                     n_resamples: int = DEFAULT_PERMUTATION_RESAMPLES, seed: int = DEFAULT_SEED,
+                     tie_tolerance: float = DEFAULT_TIE_TOLERANCE) -> Optional[Comparison]:
+    """`compare` over the query ids both have (in b's order), counting those only one has;
+    None when they share none."""
+    common = [q for q in b if q in a]
+    if not common:
+        return None
+    found = compare([a[q] for q in common], [b[q] for q in common], n_resamples, seed,
+                    tie_tolerance)
+    return replace(found, only_a=len(a) - len(common), only_b=len(b) - len(common))
 
 
 def with_holm(comparisons: Sequence[Comparison]) -> list[Comparison]:
-    """The same comparisons with Holm-adjusted p-values, each test adjusted as one family."""
+    """The same comparisons with Holm-adjusted p-values, each test adjusted as one family
+    (NaN p-values are left out of the family and stay NaN)."""
     t_adjusted = holm([c.p_t_test for c in comparisons])
     r_adjusted = holm([c.p_randomisation for c in comparisons])
-    return [Comparison(c.n_queries, c.mean_a, c.mean_b, c.delta, c.p_t_test, c.p_randomisation,
-                       c.record, t, r) for c, t, r in zip(comparisons, t_adjusted, r_adjusted)]
+    return [replace(c, p_t_test_holm=t, p_randomisation_holm=r)
+            for c, t, r in zip(comparisons, t_adjusted, r_adjusted)]
+
+
+def _all_ties(diff: np.ndarray, tie_tolerance: float) -> bool:
+    return bool(np.all(np.abs(diff) <= tie_tolerance))
+
+
+def _differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    x, y = _paired(a, b)
+    return x - y
 
 
 def _paired(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

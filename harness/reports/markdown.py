@@ -29,16 +29,20 @@ def summary(ctx: dict) -> str:
             text = "" if c is None else fmt.value(c.mean)
             if c is not None and c.ci_low is not None:
                 text += f" [{fmt.value(c.ci_low)}, {fmt.value(c.ci_high)}]"
+            elif c is not None and c.n_queries == 1:
+                text += " [no interval: 1 query]"
             row.append(f"**{text}**" if c is not None and c.best else text)
         rows.append(row)
     parts.append(table(["pipeline", *board.measures], rows))
     parts.append(f"## Significance against `{ctx['baseline']}`\n")
-    parts.append("Paired t-test and randomisation test, Holm-adjusted over the table.\n")
+    parts.append("Paired t-test and randomisation test, Holm-adjusted over the table; n/a: "
+                 "undefined on these queries (see note), left out of the Holm family.\n")
     parts.append(table(
-        ["pipeline", "measure", "Δ", "p t (Holm)", "p random. (Holm)", "W/T/L"],
+        ["pipeline", "measure", "Δ", "p t (Holm)", "p random. (Holm)", "W/T/L", "queries", "note"],
         [[r.pipeline, r.measure, fmt.signed(r.comparison.delta),
           fmt.p_value(r.comparison.p_t_test_holm), fmt.p_value(r.comparison.p_randomisation_holm),
-          f"{r.comparison.record.wins}/{r.comparison.record.ties}/{r.comparison.record.losses}"]
+          f"{r.comparison.record.wins}/{r.comparison.record.ties}/{r.comparison.record.losses}",
+          r.comparison.n_queries, "; ".join(r.notes)]
          for r in ctx["sig_rows"]]))
     env = ctx["env"]
     parts.append("## Cost\n")

@@ -134,21 +134,22 @@ def _config_text(results: Results) -> str:
 
 SUMMARY_COLUMNS = ("pipeline", "measure", "mean", "ci_low", "ci_high", "n_queries", "best",
                    "baseline", "delta", "p_t_test", "p_t_test_holm", "p_randomisation",
-                   "p_randomisation_holm", "wins", "ties", "losses")
+                   "p_randomisation_holm", "wins", "ties", "losses", "note")
 
 
 def _summary_csv(context: dict) -> str:
     """Long table, one row per pipeline × measure, full precision; blank where not applicable."""
-    by_key = {(r.pipeline, r.measure): r.comparison for r in context["sig_rows"]}
+    by_key = {(r.pipeline, r.measure): r for r in context["sig_rows"]}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
     for pipeline, cells in context["leaderboard"].rows:
         for measure, cell in cells.items():
-            c = by_key.get((pipeline, measure))
+            row = by_key.get((pipeline, measure))
+            c = row and row.comparison
             compared = ([context["baseline"], repr(c.delta), repr(c.p_t_test), repr(c.p_t_test_holm),
                          repr(c.p_randomisation), repr(c.p_randomisation_holm), c.record.wins,
-                         c.record.ties, c.record.losses] if c else [""] * 9)
+                         c.record.ties, c.record.losses, "; ".join(row.notes)] if c else [""] * 10)
             writer.writerow([pipeline, measure, repr(cell.mean), _opt(cell.ci_low),
                              _opt(cell.ci_high), cell.n_queries, int(cell.best), *compared])
     return buffer.getvalue()

@@ -5,6 +5,7 @@ column (higher is better for all of them), every (stage, mode, stat) in timings.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -23,7 +24,7 @@ def primary_measure(results: Results) -> Optional[str]:
 @dataclass(frozen=True)
 class Cell:
     mean: float
-    ci_low: Optional[float]   # None where per_query.csv has no values for it
+    ci_low: Optional[float]   # None where per_query.csv has fewer than 2 values for it
     ci_high: Optional[float]
     n_queries: int
     best: bool
@@ -45,7 +46,8 @@ def leaderboard(results: Results, n_resamples: int = sig.DEFAULT_BOOTSTRAP_RESAM
         cells = {}
         for measure, mean in means.items():
             values = list(results.per_query.get(pipeline, {}).get(measure, {}).values())
-            low, high = sig.bootstrap_ci(values, n_resamples, seed=seed) if values else (None, None)
+            low, high = (None if math.isnan(end) else end
+                         for end in sig.bootstrap_ci(values, n_resamples, seed=seed))
             cells[measure] = Cell(mean, low, high, len(values), mean == best[measure])
         rows.append((pipeline, cells))
     return Leaderboard(measures, rows)
@@ -56,6 +58,7 @@ class SignificanceRow:
     pipeline: str
     measure: str
     comparison: sig.Comparison
+    notes: tuple[str, ...] = ()   # see `comparison_notes`
 
 
 def choose_baseline(results: Results, baseline: Optional[str]) -> str:
@@ -80,15 +83,25 @@ def significance(results: Results, baseline: str,
         if pipeline == baseline or pipeline not in results.metrics:
             continue
         for measure in results.measures:
-            ours, theirs = by_measure.get(measure), base.get(measure)
-            if not ours or not theirs:
-                continue
-            common = [q for q in theirs if q in ours]
-            if common:
-                pending.append((pipeline, measure, sig.compare(
-                    [ours[q] for q in common], [theirs[q] for q in common], n_resamples, seed)))
+            comparison = sig.compare_by_query(by_measure.get(measure, {}), base.get(measure, {}),
+                                              n_resamples, seed)
+            if comparison is not None:
+                pending.append((pipeline, measure, comparison))
     adjusted = sig.with_holm([c for _, _, c in pending])
-    return [SignificanceRow(p, m, c) for (p, m, _), c in zip(pending, adjusted)]
+    return [SignificanceRow(p, m, c, tuple(comparison_notes(c, p, baseline)))
+            for (p, m, _), c in zip(pending, adjusted)]
+
+
+def comparison_notes(c: sig.Comparison, name_a: str, name_b: str) -> list[str]:
+    """What a reader of `c` (a = `name_a` against b = `name_b`) must know: queries the pairing
+    left out, and why a p-value is n/a."""
+    notes = []
+    if c.only_a or c.only_b:
+        notes.append(f"over the {c.n_queries} common queries ({c.only_a} only in {name_a}, "
+                     f"{c.only_b} only in {name_b})")
+    if c.note:
+        notes.append(c.note)
+    return notes
 
 
 # Headline cost columns: (label, stage, mode, stat). Stages a pipeline lacks stay blank.
