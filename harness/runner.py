@@ -1,10 +1,11 @@
 """Execute a plan: each node once, timed honestly, results written as they complete.
 
 Per node: the plugin is built (model loading, untimed), then `index` (build), a batch call over
-all judged queries (throughput; its run is the one evaluated) and single-query calls over a seeded
-sample after warm-up (latency). A finished node is saved under `nodes/` in the output folder with
-its key, so an interrupted run resumes where it stopped. A node that raises is recorded as failed
-and the pipelines that need it are reported failed; the others go on.
+all judged queries after an untimed warm-up batch (throughput; its run is the one evaluated) and
+single-query calls over a seeded sample after warm-up (latency). A pipeline's end-to-end latency
+is timed once every stage of it is built. A finished node is saved under `nodes/` in the output
+folder with its key, so an interrupted run resumes where it stopped. A node that raises is
+recorded as failed and the pipelines that need it are reported failed; the others go on.
 """
 from __future__ import annotations
 
@@ -129,37 +130,41 @@ class Executor:
         log.info("running %s", node.label)
         instance = self.plugin(node)
         timings = [("build", stat, v) for stat, v in self._index_stats.pop(node.key, {}).items()]
-        batch_fn, one_fn = self._calls(node, instance, input_runs)
+        call = self._calls(node, instance, input_runs)
         qids = list(self.queries)
-        run, seconds, qps = batch_throughput(batch_fn, qids)
+        warmup = self.config.timing.warmup
+        run, seconds, qps = batch_throughput(call, qids, warmup=warmup)
         extra = instance.extra_measures(run) if isinstance(instance, ExtraMeasures) else {}
         flags = instance.result_flags() if isinstance(instance, FlagsResults) else {}
         timings += [("batch", "wall_s", seconds), ("batch", "qps", qps),
                     ("batch", "n_queries", len(qids)), ("batch", "threads", self.ctx.threads)]
         if self.latency_qids:
-            lat = single_query_latency(one_fn, self.latency_qids, self.config.timing.warmup)
+            lat = single_query_latency(lambda q: call([q]), self.latency_qids, warmup)
             timings += [("single", stat, v) for stat, v in lat.as_stats().items()]
         substages = []
         if isinstance(instance, HasSubstages):
             substages = instance.substage_timings(self.queries, self.config.k, self.latency_qids,
-                                                  self.config.timing.warmup)
+                                                  warmup)
         return NodeRecord(node.key, node.label, run, timings, extra, flags, substages)
 
-    def _calls(self, node: Node, instance, input_runs: list[Run]) -> tuple[Callable, Callable]:
-        """(batch over qids, one qid) closures for the node's own stage, inputs precomputed."""
+    def _calls(self, node: Node, instance, input_runs: list[Run]) -> Callable[[list[str]], Run]:
+        """The node's own stage over a list of query ids (the batch, a warm-up batch or one
+        query), its inputs precomputed."""
         k = self.config.k
         queries = self.queries
+
+        def texts(qids: list[str]) -> dict[str, str]:
+            return {q: queries[q] for q in qids}
+
+        def inputs(qids: list[str]) -> list[Run]:  # a query without results is still asked
+            return [{q: r.get(q, {}) for q in qids} for r in input_runs]
+
         if node.kind == "retriever":
-            return (lambda qids: instance.search({q: queries[q] for q in qids}, k),
-                    lambda q: instance.search({q: queries[q]}, k))
+            return lambda qids: instance.search(texts(qids), k)
         if node.kind == "fuser":
-            return (lambda qids: instance.fuse(input_runs, k),
-                    lambda q: instance.fuse([{q: r.get(q, {})} for r in input_runs], k))
+            return lambda qids: instance.fuse(inputs(qids), k)
         corpus = self.dataset.corpus
-        parent = input_runs[0]
-        return (lambda qids: instance.rerank(queries, corpus, parent, node.depth),
-                lambda q: instance.rerank({q: queries[q]}, corpus, {q: parent.get(q, {})},
-                                          node.depth))
+        return lambda qids: instance.rerank(texts(qids), corpus, inputs(qids)[0], node.depth)
 
     def end_to_end(self, node: Node, qid: str) -> dict:
         """One query through the whole chain, every stage live: a pipeline's total latency."""
@@ -219,6 +224,8 @@ class Executor:
         if stored is None and not self.compute:
             raise NodeFailed(self.missing_reason)
         if stored is None:
+            for node in chain:  # every stage built and indexed before the clock starts
+                self.plugin(node)
             lat = single_query_latency(lambda q: self.end_to_end(pipeline.leaf, q),
                                        self.latency_qids, self.config.timing.warmup)
             stored = NodeRecord(key, f"total:{pipeline.name}", {},

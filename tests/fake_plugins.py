@@ -20,6 +20,8 @@ class FakeParams(Params):
     alloc_mb: int = 0          # touch this much memory while searching
     crash: bool = False        # die abruptly (as a segfault or the OOM killer would)
     started_file: str = ""     # touched when a batch search starts: tells a test where it is
+    first_call_s: float = 0.0  # the instance's first search call is this much slower (a cold start)
+    index_s: float = 0.0       # index() takes this long (a model load or an index build)
 
 
 @register("retriever", "fake-overlap", params=FakeParams)
@@ -28,13 +30,18 @@ class OverlapRetriever:
 
     def __init__(self, params: FakeParams, ctx):
         self.params = params
+        self.searches = 0
 
     def index(self, corpus: Mapping[str, Document]) -> None:
         CALLS["index"] += 1
+        time.sleep(self.params.index_s)
         self.docs = {d: set(doc.full_text.lower().split()) for d, doc in corpus.items()}
 
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         CALLS["search"] += 1
+        self.searches += 1
+        if self.searches == 1:
+            time.sleep(self.params.first_call_s)
         batch = len(queries) > 1
         if self.params.started_file and batch:
             open(self.params.started_file, "w").close()

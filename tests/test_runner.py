@@ -189,3 +189,44 @@ def test_planner_metadata_of_pipelines(tiny_beir):
     assert (first.parent, first.sweep, first.tolerance_class) == (None, None, "model")
     assert (reranked.name, reranked.parent, reranked.leaf.depth, reranked.tolerance_class) == \
         ("o>>fake-shortest@3", "o", 3, "model")
+
+
+def timing_rows(out_dir) -> dict:
+    """timings.csv as {(pipeline, stage, mode, stat): value}."""
+    import csv
+    with open(out_dir / "timings.csv", newline="") as fh:
+        return {(r["pipeline"], r["stage"], r["mode"], r["stat"]): float(r["value"])
+                for r in csv.DictReader(fh)}
+
+
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_batch_timing_excludes_a_cold_first_call(tiny_beir, tmp_path, warmup):
+    CALLS.clear()
+    cfg = make_config(tiny_beir, [{"name": "o", "retriever": {"type": "fake-overlap",
+                                                              "first_call_s": 0.5}}],
+                      timing={"latency_queries": 3, "warmup": warmup})
+    out = run_benchmark(cfg, tmp_path / "out", progress=False)
+    batch_s = timing_rows(out.out_dir)[("o", "first_stage", "batch", "wall_s")]
+    if warmup:
+        assert batch_s < 0.5  # the cold call was an untimed warm-up batch
+        # warm-up batch, timed batch, single-query warm-ups, timed single queries
+        assert CALLS["search"] == 1 + 1 + warmup + 3
+    else:  # no warm-up asked: the cold call is the batch (what the test above relies on)
+        assert batch_s >= 0.5 and CALLS["search"] == 1 + 3
+
+
+def test_total_latency_never_includes_a_stage_build(tiny_beir, tmp_path):
+    """A first stage resumed from disk is built (and indexed) before end-to-end timing starts,
+    also with no warm-up calls."""
+    timing = {"latency_queries": 3, "warmup": 0}
+    first = {"name": "o", "retriever": {"type": "fake-overlap", "index_s": 0.5}}
+    run_benchmark(make_config(tiny_beir, [first], timing=timing), tmp_path / "out", progress=False)
+    reranked = {**first, "rerank": {"type": "fake-shortest", "depth": 2}}
+    out = run_benchmark(make_config(tiny_beir, [reranked], timing=timing), tmp_path / "out",
+                        progress=False)
+    assert len(out.computed_nodes) == 1  # the rerank node; the first stage was resumed
+    rows = timing_rows(out.out_dir)
+    n = rows[("o>>fake-shortest@2", "total", "single", "n_queries")]
+    assert n == 3
+    assert rows[("o>>fake-shortest@2", "total", "single", "mean_ms")] * n < 500  # < one build
+

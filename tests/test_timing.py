@@ -72,6 +72,22 @@ def test_batch_throughput():
     assert batch_throughput(len, [1, 2], FakeClock())[2] == float("inf")
 
 
+def test_batch_throughput_times_the_batch_after_an_untimed_warm_up_call():
+    clock = FakeClock()
+    calls = []
+
+    def batch(items):
+        calls.append(list(items))
+        clock.spend_ms(5_000 if len(calls) == 1 else 2_000)  # the first call is cold
+        return len(items)
+
+    result, seconds, qps = batch_throughput(batch, list(range(10)), clock, warmup=3)
+    assert calls == [[0, 1, 2], list(range(10))]  # a warm-up batch of 3 items, then all of them
+    assert (result, seconds, qps) == (10, 2.0, 5.0)
+    with pytest.raises(ValueError, match="warmup"):
+        batch_throughput(batch, [1], clock, warmup=-1)
+
+
 def test_peak_rss_bytes_is_in_bytes():
     # The kernel's RSS counters are approximate (per-CPU batches), so the lifetime peak can read
     # a little below the current RSS; KiB read as bytes would be 1024 times too small.

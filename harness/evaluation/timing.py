@@ -66,8 +66,18 @@ def single_query_latency(fn: Callable[[Any], Any], items: Sequence, warmup: int 
 
 
 def batch_throughput(fn: Callable[[Sequence], Any], items: Sequence,
-                     clock: Clock = time.perf_counter_ns) -> tuple[Any, float, float]:
-    """(fn(items), wall seconds, items per second) for one call over the whole batch."""
+                     clock: Clock = time.perf_counter_ns, *,
+                     warmup: int = 0) -> tuple[Any, float, float]:
+    """(fn(items), wall seconds, items per second) for one timed call over the whole batch.
+
+    With `warmup` > 0, one untimed call of fn on the first `warmup` items comes first (its result
+    is discarded), so that a first forward pass, lazy initialisation or JIT compilation is not
+    billed to the batch.
+    """
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    if warmup:
+        fn(list(items)[:warmup])
     result, seconds = time_call(lambda: fn(items), clock)
     # Only a coarse or fake clock reads 0 ns; inf then says "too fast to measure", not a number.
     qps = len(items) / seconds if seconds > 0 else float("inf")
