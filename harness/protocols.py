@@ -96,3 +96,12 @@ class NeedsCorpus(Protocol):
     embeddings, say): the runner calls it once, timed as the stage's build, not as its search."""
 
     def prepare(self, corpus: Mapping[str, Document]) -> None: ...
+
+
+@runtime_checkable
+class BatchThreads(Protocol):
+    """Optional capability: the threads the stage's batch call runs on at once, recorded as its
+    batch `threads`. Without it the run's `threads` is recorded, so a stage that runs a batch in
+    fewer threads than the run's (pure Python, or one query at a time in one thread) says so."""
+
+    def batch_threads(self) -> int: ...

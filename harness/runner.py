@@ -27,7 +27,8 @@ from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_late
 from .node_store import NodeRecord, NodeStore
 from .isolation import run_isolated
 from .plan import Node, Pipeline, Planner
-from .protocols import ExtraMeasures, FlagsResults, HasSubstages, NeedsCorpus, NeedsQrels
+from .protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages, NeedsCorpus,
+                        NeedsQrels)
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,10 @@ class Executor:
         run, seconds, qps = batch_throughput(call, qids, warmup=warmup)
         extra = instance.extra_measures(run) if isinstance(instance, ExtraMeasures) else {}
         flags = instance.result_flags() if isinstance(instance, FlagsResults) else {}
+        threads = (instance.batch_threads() if isinstance(instance, BatchThreads)
+                   else self.ctx.threads)
         timings += [("batch", "wall_s", seconds), ("batch", "qps", qps),
-                    ("batch", "n_queries", len(qids)), ("batch", "threads", self.ctx.threads)]
+                    ("batch", "n_queries", len(qids)), ("batch", "threads", threads)]
         if self.latency_qids:
             lat = single_query_latency(lambda q: call([q]), self.latency_qids, warmup)
             timings += [("single", stat, v) for stat, v in lat.as_stats().items()]

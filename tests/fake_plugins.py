@@ -37,6 +37,9 @@ class OverlapRetriever:
         time.sleep(self.params.index_s)
         self.docs = {d: set(doc.full_text.lower().split()) for d, doc in corpus.items()}
 
+    def batch_threads(self) -> int:
+        return 1  # pure Python
+
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         CALLS["search"] += 1
         self.searches += 1

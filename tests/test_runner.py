@@ -230,3 +230,27 @@ def test_total_latency_never_includes_a_stage_build(tiny_beir, tmp_path):
     assert n == 3
     assert rows[("o>>fake-shortest@2", "total", "single", "mean_ms")] * n < 500  # < one build
 
+
+def test_batch_threads_are_the_stages_own(tiny_beir, tmp_path):
+    cfg = make_config(tiny_beir, threads=3, pipelines=[
+        {"name": "o", "retriever": {"type": "fake-overlap"},
+         "rerank": {"type": "fake-shortest", "depth": 2}},
+        {"name": "p", "retriever": {"type": "fake-overlap"}, "rerank": {"type": "oracle", "depth": 2}},
+        {"name": "f", "fuse": {"type": "rrf", "inputs": ["o", "p"]}}])
+    rows = timing_rows(run_benchmark(cfg, tmp_path / "out", progress=False).out_dir)
+    assert rows[("o", "first_stage", "batch", "threads")] == 1  # declared: pure Python
+    assert rows[("o>>fake-shortest@2", "rerank", "batch", "threads")] == 3  # undeclared: the run's
+    assert rows[("p>>oracle@2", "rerank", "batch", "threads")] == 1
+    assert rows[("f", "fusion", "batch", "threads")] == 1
+
+
+def test_ann_search_threads_are_the_backends(tiny_beir, tmp_path):
+    """Annoy answers a batch one query at a time in one thread; the query encoding before it
+    uses the run's threads."""
+    from tiny_models import tiny_sentence_transformer
+    model = str(tiny_sentence_transformer(tmp_path / "st"))
+    cfg = make_config(tiny_beir, threads=3, pipelines=[{"name": "annoy", "retriever": {
+        "type": "dense", "model": model, "index": {"type": "annoy", "build": {"n_trees": 2}}}}])
+    rows = timing_rows(run_benchmark(cfg, tmp_path / "out", progress=False).out_dir)
+    assert rows[("annoy", "ann_search", "batch", "threads")] == 1
+    assert rows[("annoy", "first_stage", "batch", "threads")] == 3

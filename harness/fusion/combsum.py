@@ -47,6 +47,9 @@ class CombSumFuser:
     def __init__(self, params: CombSumParams, ctx: Optional[RunContext] = None):
         self.params = params
 
+    def batch_threads(self) -> int:
+        return 1  # pure Python
+
     def fuse(self, runs: list[Run], k: int) -> Run:
         """The fused top `k` per query; terms are added in run order (deterministic scores)."""
         depths, weights = run_settings(self.params, runs, k)

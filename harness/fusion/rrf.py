@@ -25,6 +25,9 @@ class RRFFuser:
     def __init__(self, params: RRFParams, ctx: Optional[RunContext] = None):
         self.params = params
 
+    def batch_threads(self) -> int:
+        return 1  # pure Python
+
     def fuse(self, runs: list[Run], k: int) -> Run:
         """The fused top `k` per query. Ranks are 1-based; a document absent from a run's top
         `depth` gets nothing from that run. Each document's terms are added in run order, so the

@@ -34,3 +34,6 @@ class OracleReranker(PairwiseReranker):
         grades = [self.qrels.get(qid, {}).get(doc_id) for qid, doc_id in pairs]
         self.stats["unjudged_pairs"] = sum(g is None for g in grades)
         return [float(g or 0) for g in grades]
+
+    def batch_threads(self) -> int:
+        return 1  # grade look-ups in Python

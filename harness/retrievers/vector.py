@@ -137,6 +137,11 @@ class VectorRetriever:
             run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(row_ids, row_scores) if i >= 0}
         return run
 
+    def batch_threads(self) -> int:
+        """Query encoding runs on the run's threads, the index search on the backend's own
+        (Annoy: one; hnswlib: its `threads` parameter)."""
+        return max(self.ctx.threads, getattr(self._index, "threads", self.ctx.threads))
+
     def extra_measures(self, run: Run, k: int = 10) -> dict[str, dict[str, float]]:
         """Per-query recall@k against exact search on the same vectors (ties with the k-th exact
         neighbour count as hits; 1.0 everywhere for `flat`, which checks it)."""
@@ -162,8 +167,9 @@ class VectorRetriever:
         self._index.set_search_params(**self.index_spec.search)
         with faiss_threads(self.ctx.threads):
             _, seconds, qps = batch_throughput(lambda _: self._index.search(Q, k), qids)
+        threads = getattr(self._index, "threads", self.ctx.threads)  # Annoy: one, whatever the run's
         rows = [("ann_search", "batch", "wall_s", seconds), ("ann_search", "batch", "qps", qps),
-                ("ann_search", "batch", "threads", self.ctx.threads)]
+                ("ann_search", "batch", "threads", threads)]
         if latency_qids:
             singles = {q: Q[row[q]:row[q] + 1] for q in latency_qids}  # sliced outside the timing
             with faiss_threads(1):
