@@ -118,7 +118,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         meta = {"status": "failed" if res.error else "ok", "reason": res.error,
                 "kind": p.stage, "tolerance_class": p.tolerance_class, "parent": p.parent, "sweep": p.sweep,
                 "rerank_depth": p.leaf.depth,
-                "stages": [n.label for n in p.leaf.chain()]}
+                "stages": [n.label for n in p.leaf.chain()],
+                "stage_stats": res.stage_stats, "models": res.models}
         if res.run is not None and config.dataset.ignore_identical_ids:
             res.run, meta["identical_ids_removed"] = without_identical_ids(res.run)
         if res.run is not None:

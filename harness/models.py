@@ -16,6 +16,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ModelUnavailableError
 from .hashing import sha256_file
 
@@ -145,3 +147,17 @@ def model_fingerprint(name_or_path: str) -> str:
         rel = path.relative_to(root).as_posix()
         digest.update(f"{rel}\0{path.stat().st_size}\0{_file_hash(path)}\n".encode("utf-8"))
     return digest.hexdigest()
+
+
+def model_record(name: str, path: str | None = None) -> dict[str, str]:
+    """A loaded model as results record it: its configured name and the fingerprint of the files
+    loaded (`path`, else what `resolve_model(name)` finds)."""
+    return {"name": name, "fingerprint": model_fingerprint(path or resolve_model(name))}
+
+
+def truncation_stats(token_lengths, max_length: int) -> dict[str, int]:
+    """What a document encoder cut short, from each document's untruncated token count
+    (special tokens included, as `max_length` counts them)."""
+    lengths = np.asarray(token_lengths)
+    return {"max_length": int(max_length), "truncated_docs": int((lengths > max_length).sum()),
+            "longest_doc_tokens": int(lengths.max(initial=0))}

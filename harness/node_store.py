@@ -1,6 +1,7 @@
 """Finished nodes on disk, the resume points of a run: `<key>.trec` (its run) and `<key>.json`
-(label, timings, the run file's sha256). The JSON is written last, so a node interrupted
-mid-write has no JSON and is recomputed; a run file that no longer matches its hash is too."""
+(label, timings, stage stats and models, the run file's sha256). The JSON is written last, so a
+node interrupted mid-write has no JSON and is recomputed; a run file that no longer matches its
+hash is too."""
 from __future__ import annotations
 
 import json
@@ -26,6 +27,8 @@ class NodeRecord:
     extra: dict = field(default_factory=dict)  # {measure: {qid: value}} from ExtraMeasures
     flags: dict = field(default_factory=dict)  # {flag: count} from FlagsResults
     substages: list = field(default_factory=list)  # (stage, mode, stat, value) from HasSubstages
+    stats: dict = field(default_factory=dict)  # from Reports, after the timed batch
+    models: dict = field(default_factory=dict)  # {field: {name, fingerprint}} from LoadsModels
 
 
 class NodeStore:
@@ -37,8 +40,9 @@ class NodeStore:
         write_run(run_path, record.run, "node")
         write_json(self.root / f"{record.key}.json",
                    {"key": record.key, "label": record.label, "run_sha256": sha256_file(run_path),
-                    "timings": [list(t) for t in record.timings], "extra": record.extra, "flags": record.flags,
-                    "substages": [list(t) for t in record.substages]})
+                    "timings": [list(t) for t in record.timings], "extra": record.extra,
+                    "flags": record.flags, "substages": [list(t) for t in record.substages],
+                    "stats": record.stats, "models": record.models})
 
     def load(self, key: str) -> Optional[NodeRecord]:
         meta_path, run_path = self.root / f"{key}.json", self.root / f"{key}.trec"
@@ -51,7 +55,8 @@ class NodeStore:
             run = read_run(run_path) if run_path.stat().st_size else {}
             return NodeRecord(key, meta["label"], run, [tuple(t) for t in meta["timings"]],
                               meta.get("extra", {}), meta.get("flags", {}),
-                              [tuple(t) for t in meta.get("substages", [])])
+                              [tuple(t) for t in meta.get("substages", [])],
+                              meta.get("stats", {}), meta.get("models", {}))
         except Exception as exc:
             log.warning("recomputing node %s: saved result unusable (%s)", key[:12], exc)
             return None

@@ -99,6 +99,27 @@ class NeedsCorpus(Protocol):
 
 
 @runtime_checkable
+class Reports(Protocol):
+    """Optional capability of any stage: what it did, for the record (metadata.json
+    `pipelines.<name>.stage_stats`), e.g. cache hits, documents or pairs a model truncated,
+    the precision actually used. JSON values. The runner asks once after set-up (its numbers
+    join the `build` timings) and once after the timed batch call, untimed both times: a stage
+    does work that only serves the record (tokenising to count truncation) here, not in its
+    search."""
+
+    def stage_stats(self) -> dict: ...
+
+
+@runtime_checkable
+class LoadsModels(Protocol):
+    """Optional capability of a stage that loads models: each one by the config field naming it,
+    `{field: {"name": as configured, "fingerprint": harness.models.model_fingerprint}}`
+    (metadata.json `pipelines.<name>.models`)."""
+
+    def models(self) -> dict[str, dict[str, str]]: ...
+
+
+@runtime_checkable
 class BatchThreads(Protocol):
     """Optional capability: the threads the stage's batch call runs on at once, recorded as its
     batch `threads`. Without it the run's `threads` is recorded, so a stage that runs a batch in

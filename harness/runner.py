@@ -1,11 +1,12 @@
 """Execute a plan: each node once, timed honestly, results written as they complete.
 
 Per node: the plugin is built (model loading, untimed), then `index` (build), a batch call over
-all judged queries after an untimed warm-up batch (throughput; its run is the one evaluated) and
-single-query calls over a seeded sample after warm-up (latency). A pipeline's end-to-end latency
-is timed once every stage of it is built. A finished node is saved under `nodes/` in the output
-folder with its key, so an interrupted run resumes where it stopped. A node that raises is
-recorded as failed and the pipelines that need it are reported failed; the others go on.
+all judged queries after an untimed warm-up batch (throughput; its run is the one evaluated), its
+stats for the record (untimed), and single-query calls over a seeded sample after warm-up
+(latency). A pipeline's end-to-end latency is timed once every stage of it is built. A finished
+node is saved under `nodes/` in the output folder with its key, so an interrupted run resumes
+where it stopped. A node that raises is recorded as failed and the pipelines that need it are
+reported failed; the others go on.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_late
 from .node_store import NodeRecord, NodeStore
 from .isolation import run_isolated
 from .plan import Node, Pipeline, Planner
-from .protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages, NeedsCorpus,
-                        NeedsQrels)
+from .protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages, LoadsModels,
+                        NeedsCorpus, NeedsQrels, Reports)
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class PipelineResult:
     error: Optional[str] = None
     extra: dict = field(default_factory=dict)  # extra per-query measures, e.g. ann_recall@10
     flags: dict = field(default_factory=dict)  # malformed-result counts of its first stages
+    stage_stats: dict = field(default_factory=dict)  # {stage label: stats} (Reports)
+    models: dict = field(default_factory=dict)  # {stage label: {field: {name, fingerprint}}}
 
 
 class NodeFailed(Exception):
@@ -84,8 +87,9 @@ class Executor:
             if setup is not None:
                 with PeakRSSDelta() as rss:
                     _, seconds = time_call(lambda: setup(self.dataset.corpus))
-                extra = {k: v for k, v in getattr(instance, "stats", {}).items()
-                         if isinstance(v, (int, float))}
+                stats = instance.stage_stats() if isinstance(instance, Reports) else {}
+                extra = {k: v for k, v in stats.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)}
                 self._index_stats[node.key] = {"wall_s": seconds,
                                                "peak_rss_delta_bytes": rss.delta_bytes, **extra}
             if isinstance(instance, NeedsQrels):  # the oracle reranker scores by judgments
@@ -135,8 +139,11 @@ class Executor:
         qids = list(self.queries)
         warmup = self.config.timing.warmup
         run, seconds, qps = batch_throughput(call, qids, warmup=warmup)
+        # Untimed, straight after the batch they describe (single-query calls come next).
         extra = instance.extra_measures(run) if isinstance(instance, ExtraMeasures) else {}
         flags = instance.result_flags() if isinstance(instance, FlagsResults) else {}
+        stats = instance.stage_stats() if isinstance(instance, Reports) else {}
+        models = instance.models() if isinstance(instance, LoadsModels) else {}
         threads = (instance.batch_threads() if isinstance(instance, BatchThreads)
                    else self.ctx.threads)
         timings += [("batch", "wall_s", seconds), ("batch", "qps", qps),
@@ -148,7 +155,8 @@ class Executor:
         if isinstance(instance, HasSubstages):
             substages = instance.substage_timings(self.queries, self.config.k, self.latency_qids,
                                                   warmup)
-        return NodeRecord(node.key, node.label, run, timings, extra, flags, substages)
+        return NodeRecord(node.key, node.label, run, timings, extra, flags, substages, stats,
+                          models)
 
     def _calls(self, node: Node, instance, input_runs: list[Run]) -> Callable[[list[str]], Run]:
         """The node's own stage over a list of query ids (the batch, a warm-up batch or one
@@ -194,6 +202,10 @@ class Executor:
         for node, rec in zip(chain, records):
             # Several first stages (fusion inputs) are told apart by their input position.
             suffix = f".{firsts.index(node) + 1}" if len(firsts) > 1 and node in firsts else ""
+            if rec.stats:
+                result.stage_stats[node.label + suffix] = rec.stats
+            if rec.models:
+                result.models[node.label + suffix] = rec.models
             for mode, stat, value in rec.timings:
                 # A first stage's build is the `index` stage; a reranker's set-up stays its own.
                 stage = "index" if mode == "build" and node.stage == "first_stage" else node.stage

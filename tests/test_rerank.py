@@ -13,6 +13,7 @@ from harness.protocols import NeedsQrels
 from harness.rerankers import OracleReranker, below_depth_scores, rerank_run
 from harness.types import Document, ranked
 
+from test_runner import tiny_beir  # noqa: F401  (fixture)
 from tiny_models import tiny_bert_classifier
 
 
@@ -184,7 +185,8 @@ def test_cross_encoder_reranks_by_the_model_logits(tiny_ce, ce_data):
         assert order(out[qid])[:depth] == order(dict(zip(head, expected)))
         assert order(out[qid])[:depth] != head  # the model did change the order
         assert order(out[qid])[depth:] == order(run[qid])[depth:]
-    assert ce.stats["pairs"] == 4 * depth and ce.stats["fp16"] is False
+    stats = ce.stage_stats()
+    assert stats["pairs"] == 4 * depth and stats["fp16"] is False and stats["device"] == "cpu"
     assert ce.rerank(queries, corpus, run, depth) == out  # deterministic, bit for bit
 
 
@@ -209,26 +211,40 @@ def test_cross_encoder_counts_truncated_pairs(tiny_ce, ce_data):
     queries, corpus, run = ce_data
     ce = make_ce(tiny_ce, max_length=24)
     ce.rerank(queries, corpus, run, 15)
+    stats = ce.stage_stats()
     # Within each query's top 15 (d00..d14) the long documents are d00, d07 and d14.
-    assert ce.stats["truncated_pairs"] == 4 * 3
-    assert ce.stats["max_length"] == 24 and ce.stats["longest_pair_tokens"] > 60
+    assert stats["truncated_pairs"] == 4 * 3
+    assert stats["max_length"] == 24 and stats["longest_pair_tokens"] > 60
     # The count agrees with the tokenizer encoding each pair as the model sees it.
     tokenizer = ce.model.tokenizer
     lengths = [len(tokenizer(queries[q], corpus[d].full_text)["input_ids"])
                for q in queries for d in order(run[q])[:15]]
-    assert ce.stats["longest_pair_tokens"] == max(lengths)
+    assert stats["longest_pair_tokens"] == max(lengths)
     assert sum(n > 24 for n in lengths) == 12
     ce.rerank(queries, corpus, run, 15)  # again: document counts come from the memo
-    assert ce.stats["truncated_pairs"] == 12
+    assert ce.stage_stats()["truncated_pairs"] == 12
+    ce.rerank(queries, corpus, run, 1)  # the stats are the last call's
+    assert ce.stage_stats()["truncated_pairs"] == 4 and ce.stage_stats()["pairs"] == 4
+
+
+def test_cross_encoder_counts_truncation_outside_the_timed_rerank(tiny_ce, ce_data, monkeypatch):
+    queries, corpus, run = ce_data
+    ce = make_ce(tiny_ce, max_length=24)
+    tokenized = []
+    real = ce._token_counts
+    monkeypatch.setattr(ce, "_token_counts", lambda texts: tokenized.append(texts) or real(texts))
+    ce.rerank(queries, corpus, run, 15)
+    assert tokenized == []  # the rerank call (what the runner times) only scores
+    assert ce.stage_stats()["truncated_pairs"] == 12 and tokenized
 
 
 def test_cross_encoder_fp16_on_cpu_is_ignored_with_a_warning(tiny_ce, ce_data):
     queries, corpus, run = ce_data
     with pytest.warns(UserWarning, match="fp16 is ignored on device 'cpu'"):
         half = make_ce(tiny_ce, fp16=True)
-    assert half.stats == {} and half.fp16 is False
+    assert half.fp16 is False and half.stage_stats()["fp16"] is False
     out = half.rerank(queries, corpus, run, 5)
-    assert half.stats["fp16"] is False
+    assert half.stage_stats()["fp16"] is False
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning without fp16
         assert out == make_ce(tiny_ce).rerank(queries, corpus, run, 5)
@@ -272,3 +288,78 @@ def test_benchmark_cuda_part_skips_without_a_gpu(monkeypatch, capsys):
         pytest.skip("a GPU is present: the CUDA part would run")
     assert run_benchmark(monkeypatch, "--device", "cuda") == 0
     assert "CUDA is not available" in capsys.readouterr().out
+
+
+# ---- provenance through `harness run` ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_towers(tmp_path_factory):
+    from tiny_models import tiny_dpr
+    return tuple(map(str, tiny_dpr(tmp_path_factory.mktemp("dpr"))))
+
+
+@pytest.fixture(scope="module")
+def tiny_st(tmp_path_factory):
+    from tiny_models import tiny_sentence_transformer
+    return str(tiny_sentence_transformer(tmp_path_factory.mktemp("st") / "model"))
+
+
+def test_metadata_records_stage_stats_and_models(tiny_beir, tiny_towers, tiny_ce, tiny_st,
+                                                 tmp_path):
+    """Truncation, precision, cache and judgment counts and model fingerprints reach
+    metadata.json, on a first run, a resumed one and one served from the embedding cache."""
+    import json
+
+    from harness import config as config_mod
+    from harness.benchmark import run_benchmark as harness_run
+    from harness.models import model_fingerprint
+    question, context = tiny_towers
+    dpr = {"type": "dpr", "question_model": question, "context_model": context, "max_length": 8}
+    cfg = config_mod.validate({
+        "name": "prov", "dataset": {"name": str(tiny_beir)}, "k": 5, "isolation": "none",
+        "measures": ["nDCG@10"], "timing": {"latency_queries": 2, "warmup": 1},
+        "pipelines": [
+            {"name": "ce", "retriever": dpr,
+             "rerank": {"type": "cross-encoder", "model": tiny_ce, "max_length": 24, "depth": 3}},
+            {"name": "oracle", "retriever": dpr, "rerank": {"type": "oracle", "depth": 3}},
+            {"name": "maxsim", "retriever": dpr,
+             "rerank": {"type": "maxsim", "model": tiny_st, "max_length": 8, "depth": 3}}]})
+
+    def pipelines(out_dir, cache):
+        out = harness_run(cfg, out_dir, cache_dir=tmp_path / cache, progress=False)
+        return out, json.loads((out.out_dir / "metadata.json").read_text())["pipelines"]
+
+    first, meta = pipelines(tmp_path / "a", "cache")
+    ce = meta["ce>>cross-encoder@3"]
+    retriever = ce["stage_stats"]["retriever:dpr"]
+    assert retriever["truncated_docs"] > 0 and retriever["max_length"] == 8
+    assert retriever["embedding_cache_hit"] == 0.0
+    stats = ce["stage_stats"]["reranker:cross-encoder@3"]
+    assert stats["fp16"] is False and stats["max_length"] == 24 and stats["pairs"] == 4 * 3
+    assert stats["truncated_pairs"] > 0  # the titles-less docs, tokenized letter by letter
+    assert ce["models"] == {
+        "retriever:dpr": {"question_model": {"name": question,
+                                             "fingerprint": model_fingerprint(question)},
+                          "context_model": {"name": context,
+                                            "fingerprint": model_fingerprint(context)}},
+        "reranker:cross-encoder@3": {"model": {"name": tiny_ce,
+                                               "fingerprint": model_fingerprint(tiny_ce)}}}
+    assert meta["oracle>>oracle@3"]["stage_stats"]["reranker:oracle@3"]["unjudged_pairs"] > 0
+    assert "reranker:oracle@3" not in meta["oracle>>oracle@3"]["models"]  # it loads none
+    maxsim = meta["maxsim>>maxsim@3"]
+    assert maxsim["models"]["reranker:maxsim@3"]["model"]["fingerprint"] == \
+        model_fingerprint(tiny_st)
+    assert maxsim["stage_stats"]["reranker:maxsim@3"]["truncated_docs"] > 0
+    assert meta["ce"]["stage_stats"] == {"retriever:dpr": retriever}
+
+    resumed, again = pipelines(tmp_path / "a", "cache")  # every node read back from disk
+    assert resumed.computed_nodes == []
+    assert again == meta
+    cached, warm = pipelines(tmp_path / "b", "cache")  # recomputed on cached document vectors
+    assert len(cached.computed_nodes) == 4
+    warm_retriever = warm["ce"]["stage_stats"]["retriever:dpr"]
+    assert warm_retriever["embedding_cache_hit"] == 1.0
+    assert warm_retriever["truncated_docs"] == retriever["truncated_docs"]
+    for name in meta:
+        assert warm[name]["models"] == meta[name]["models"]
+        assert warm[name]["stage_stats"].keys() == meta[name]["stage_stats"].keys()

@@ -235,7 +235,8 @@ def test_batch_threads_are_the_stages_own(tiny_beir, tmp_path):
     cfg = make_config(tiny_beir, threads=3, pipelines=[
         {"name": "o", "retriever": {"type": "fake-overlap"},
          "rerank": {"type": "fake-shortest", "depth": 2}},
-        {"name": "p", "retriever": {"type": "fake-overlap"}, "rerank": {"type": "oracle", "depth": 2}},
+        {"name": "p", "retriever": {"type": "fake-overlap"},
+         "rerank": {"type": "oracle", "depth": 2}},
         {"name": "f", "fuse": {"type": "rrf", "inputs": ["o", "p"]}}])
     rows = timing_rows(run_benchmark(cfg, tmp_path / "out", progress=False).out_dir)
     assert rows[("o", "first_stage", "batch", "threads")] == 1  # declared: pure Python

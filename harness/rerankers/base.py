@@ -13,7 +13,7 @@ this order, whatever the original scores were.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from ..errors import DataError, HarnessError
 from ..types import Document, Run, ranked
@@ -60,11 +60,15 @@ def rerank_run(run: Run, depth: int, score_pairs: PairScorer) -> Run:
 class PairwiseReranker:
     """A `Reranker` (harness.protocols) that scores each (query, document) pair on its own.
 
-    Subclasses implement `score_pairs`; `stats` holds counters the runner may store.
+    Subclasses implement `score_pairs`. `stats` holds the last rerank call's counters;
+    `stage_stats` (harness.protocols.Reports) returns them, plus what a subclass counts for the
+    record only, after the timed call: `last_call` keeps what it needs for that.
     """
 
     def __init__(self) -> None:
         self.stats: dict = {}
+        self.last_call: Optional[tuple[list[Pair], Mapping[str, str],
+                                       Mapping[str, Document]]] = None  # (pairs, queries, corpus)
 
     def score_pairs(self, pairs: list[Pair], queries: Mapping[str, str],
                     corpus: Mapping[str, Document]) -> Sequence[float]:
@@ -72,7 +76,7 @@ class PairwiseReranker:
 
     def rerank(self, queries: Mapping[str, str], corpus: Mapping[str, Document], run: Run,
                depth: int) -> Run:
-        self.stats = {}  # per call: a depth sweep reuses one instance
+        self.stats, self.last_call = {}, None  # per call: a depth sweep reuses one instance
         missing = [qid for qid in run if qid not in queries]
         if missing:
             raise DataError(f"rerank: {len(missing)} run queries have no text, e.g. {missing[0]!r}")
@@ -83,6 +87,10 @@ class PairwiseReranker:
                 raise DataError(f"rerank: {len(unknown)} candidate docs are not in the corpus, "
                                 f"e.g. {unknown[0]!r}")
             self.stats.update(pairs=len(pairs), queries=len(run), depth=depth)
+            self.last_call = (pairs, queries, corpus)
             return self.score_pairs(pairs, queries, corpus)
 
         return rerank_run(run, depth, score)
+
+    def stage_stats(self) -> dict:
+        return dict(self.stats)

@@ -3,7 +3,7 @@
 Scores are the model's raw logits, not its default sigmoid: the ranking is the same, but logits do
 not saturate into ties for very relevant documents. `fp16` applies on CUDA only; on CPU it is
 ignored with a warning (half precision is slow or unsupported there), so one config runs on both
-kinds of machine; `stats["fp16"]` records what was used.
+kinds of machine; `stage_stats()["fp16"]` records what was used.
 """
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ class CrossEncoderReranker(PairwiseReranker):
         if params.fp16 and not self.fp16:
             warnings.warn(f"cross-encoder {params.model!r}: fp16 is ignored on device "
                           f"{self.device!r}; scoring in float32", stacklevel=2)
-        self.model = CrossEncoder(resolve_model(params.model), device=self.device,
-                                  max_length=params.max_length)
+        self.path = resolve_model(params.model)
+        self.model = CrossEncoder(self.path, device=self.device, max_length=params.max_length)
         if self.fp16:
             self.model.half()
         self.max_length = int(self.model.max_seq_length)
@@ -86,12 +86,22 @@ class CrossEncoderReranker(PairwiseReranker):
 
     def score_pairs(self, pairs: list[Pair], queries: Mapping[str, str],
                     corpus: Mapping[str, Document]) -> Sequence[float]:
-        truncated, longest = self.count_truncated(pairs, queries, corpus)
         texts = [(queries[qid], corpus[doc_id].full_text) for qid, doc_id in pairs]
-        self.stats.update(model=self.params.model, device=self.device, fp16=self.fp16,
-                          max_length=self.max_length, truncated_pairs=truncated,
-                          longest_pair_tokens=longest)
         scores = self.model.predict(texts, batch_size=self.params.batch_size,
                                     activation_fn=self._identity, convert_to_numpy=True,
                                     show_progress_bar=False)
         return scores.astype("float64").reshape(-1).tolist()
+
+    def stage_stats(self) -> dict:
+        """The last rerank call's counters and what the model truncated in it, counted here rather
+        than in the timed rerank (tokenising every pair again is a sizeable share of its time)."""
+        stats = {**super().stage_stats(), "device": self.device, "fp16": self.fp16,
+                 "max_length": self.max_length}
+        if self.last_call is not None:
+            truncated, longest = self.count_truncated(*self.last_call)
+            stats.update(truncated_pairs=truncated, longest_pair_tokens=longest)
+        return stats
+
+    def models(self) -> dict[str, dict[str, str]]:
+        from ..models import model_record
+        return {"model": model_record(self.params.model, self.path)}

@@ -101,3 +101,12 @@ class MaxSimReranker(PairwiseReranker):
         self.stats.update(model=self.params.model, document_forward_passes=self.forward_passes,
                           embedding_cache_hit=self.encoder.stats.get("embedding_cache_hit", 0.0))
         return scores.tolist()
+
+    def stage_stats(self) -> dict:
+        """The last rerank call's counters and the documents the encoder truncated."""
+        truncation = ("max_length", "truncated_docs", "longest_doc_tokens")
+        encoder = {k: v for k, v in self.encoder.stats.items() if k in truncation}
+        return {**super().stage_stats(), **encoder}
+
+    def models(self) -> dict[str, dict[str, str]]:
+        return self.encoder.models()

@@ -53,6 +53,9 @@ class LuceneBM25:
                 built.rename(index_dir)  # complete indexes only ever appear under their key
         self._searcher = lucene.searcher(index_dir, self.params.k1, self.params.b)
 
+    def stage_stats(self) -> dict:
+        return dict(self.stats)
+
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         if len(queries) == 1:
             (qid, text), = queries.items()

@@ -171,6 +171,12 @@ class ColBERTRetriever:
         shutil.rmtree(staging, ignore_errors=True)
         self.index_builds += 1
 
+    def stage_stats(self) -> dict:
+        return dict(self.stats)
+
+    def models(self) -> dict[str, dict[str, str]]:
+        return {"checkpoint": {"name": self.params.checkpoint, "fingerprint": self.fingerprint}}
+
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         qids = list(queries)
         k = min(k, len(self._doc_ids))

@@ -72,11 +72,14 @@ class BiEncoderRetriever(VectorRetriever):
         return pooled + ("token_vectors", "token_offsets") if self.need_tokens else pooled
 
     def document_arrays(self, corpus):
+        from ..models import truncation_stats
         key, arrays = super().document_arrays(corpus)
-        limit = self.model.max_seq_length
-        self.stats.update(max_length=limit,
-                          truncated_docs=int((arrays["token_lengths"] > limit).sum()))
+        self.stats.update(truncation_stats(arrays["token_lengths"], self.model.max_seq_length))
         return key, arrays
+
+    def models(self) -> dict[str, dict[str, str]]:
+        from ..models import model_record
+        return {"model": model_record(self.params.model)}
 
     def forward(self, texts: list[str], tokens: bool = False, progress: bool = False
                 ) -> tuple[np.ndarray, Optional[list[np.ndarray]]]:

@@ -70,11 +70,10 @@ class Tower:
                               f"but it is given as the {role} encoder ({role}_model)")
         return wanted
 
-    def count_truncated(self, texts: list[str]) -> tuple[int, int]:
-        """(texts longer than max_length tokens, longest text in tokens)."""
-        lengths = [len(ids) for ids in self.tokenizer(texts, truncation=False,
-                                                      verbose=False)["input_ids"]]
-        return sum(n > self.max_length for n in lengths), max(lengths, default=0)
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        """Each text's untruncated length in tokens, special tokens included."""
+        ids = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return np.array([len(x) for x in ids], np.int32)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import torch
@@ -128,14 +127,28 @@ class DPRRetriever(VectorRetriever):
                 "pooling": self.context.pooling, "max_length": self.context.max_length,
                 "normalize": self.params.normalize}
 
+    def required_arrays(self) -> tuple[str, ...]:
+        return ("vectors", "token_lengths")
+
+    def document_arrays(self, corpus):
+        from ..models import truncation_stats
+        key, arrays = super().document_arrays(corpus)
+        # From lengths cached with the vectors: recorded on a cache hit too.
+        self.stats.update(truncation_stats(arrays["token_lengths"], self.context.max_length))
+        return key, arrays
+
     def encode_documents(self, texts: list[str]) -> Dict[str, np.ndarray]:
         self.forward_passes += len(texts)
-        truncated, longest = self.context.count_truncated(texts)
-        self.stats.update(truncated_docs=truncated, longest_doc_tokens=longest)
-        return {"vectors": self._maybe_normalize(self.context.encode(texts, self.params.batch_size))}
+        vectors = self._maybe_normalize(self.context.encode(texts, self.params.batch_size))
+        return {"vectors": vectors, "token_lengths": self.context.token_lengths(texts)}
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._maybe_normalize(self.question.encode(texts, self.params.batch_size))
+
+    def models(self) -> dict[str, dict[str, str]]:
+        from ..models import model_record
+        return {"question_model": model_record(self.params.question_model, self.question.path),
+                "context_model": model_record(self.params.context_model, self.context.path)}
 
     def _maybe_normalize(self, vectors: np.ndarray) -> np.ndarray:
         if not self.params.normalize:

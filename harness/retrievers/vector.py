@@ -137,6 +137,9 @@ class VectorRetriever:
             run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(row_ids, row_scores) if i >= 0}
         return run
 
+    def stage_stats(self) -> dict:
+        return dict(self.stats)
+
     def batch_threads(self) -> int:
         """Query encoding runs on the run's threads, the index search on the backend's own
         (Annoy: one; hnswlib: its `threads` parameter)."""
@@ -167,7 +170,7 @@ class VectorRetriever:
         self._index.set_search_params(**self.index_spec.search)
         with faiss_threads(self.ctx.threads):
             _, seconds, qps = batch_throughput(lambda _: self._index.search(Q, k), qids)
-        threads = getattr(self._index, "threads", self.ctx.threads)  # Annoy: one, whatever the run's
+        threads = getattr(self._index, "threads", self.ctx.threads)  # Annoy: 1, whatever the run
         rows = [("ann_search", "batch", "wall_s", seconds), ("ann_search", "batch", "qps", qps),
                 ("ann_search", "batch", "threads", threads)]
         if latency_qids:
