@@ -316,7 +316,7 @@ def test_metadata_records_stage_stats_and_models(tiny_beir, tiny_towers, tiny_ce
     question, context = tiny_towers
     dpr = {"type": "dpr", "question_model": question, "context_model": context, "max_length": 8}
     cfg = config_mod.validate({
-        "name": "prov", "dataset": {"name": str(tiny_beir)}, "k": 5, "isolation": "none",
+        "name": "prov", "dataset": {"name": str(tiny_beir)}, "k": 10, "isolation": "none",
         "measures": ["nDCG@10"], "timing": {"latency_queries": 2, "warmup": 1},
         "pipelines": [
             {"name": "ce", "retriever": dpr,
