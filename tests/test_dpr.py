@@ -59,8 +59,12 @@ def test_dpr_retrieves_by_dot_product_of_the_two_towers(dpr_towers, tmp_path):
     want = exact_top(reference_dpr(question, context, list(QUERIES.values()), "question"),
                      reference_dpr(question, context, texts, "context"), 4)
     for qid, expected in zip(QUERIES, want):
-        assert [d for d, _ in ranked(run[qid])] == list(expected)
-        assert list(run[qid].values()) == pytest.approx(list(expected.values()), rel=1e-4)
+        # The same documents with the same scores; the order may differ only between scores
+        # within float noise (the tiny random towers give near-ties, 5e-7 apart).
+        assert run[qid] == pytest.approx(dict(expected), rel=1e-4)
+        order = [d for d, _ in ranked(run[qid])]
+        for above, below in zip(order, order[1:]):
+            assert expected[above] >= expected[below] - 1e-5
     # The towers differ: a question encoded by the context tower is another vector.
     q_as_ctx = retriever.context.encode(["virus"], 2)
     assert not np.allclose(retriever.encode_queries(["virus"]), q_as_ctx, atol=1e-3)

@@ -35,7 +35,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tiny_beir, tmp_path):
     started = tmp_path / "second-started"
     config = tmp_path / "kill.yaml"
     config.write_text(yaml.safe_dump({
-        "name": "kill", "dataset": {"name": str(tiny_beir)}, "k": 10,
+        "name": "kill", "dataset": {"name": str(tiny_beir)}, "k": 10, "measures": ["nDCG@10", "R@10"],
         "timing": {"latency_queries": 2, "warmup": 0},
         "pipelines": [
             {"name": "first", "retriever": {"type": "fake-overlap"},

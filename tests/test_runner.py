@@ -112,7 +112,7 @@ def test_cli_run_prints_table_and_written_config_round_trips(tiny_beir, tmp_path
     from harness.cli import cli
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump({
-        "name": "t", "dataset": {"name": str(tiny_beir)}, "k": 10,
+        "name": "t", "dataset": {"name": str(tiny_beir)}, "k": 10, "measures": ["nDCG@10"],
         "pipelines": [{"name": "bm25s", "retriever": {"type": "bm25s", "stemmer": None}}]}))
     result = CliRunner().invoke(cli, ["run", str(cfg_path), "--out", str(tmp_path / "o"), "--no-report"])
     assert result.exit_code == 0, result.output
