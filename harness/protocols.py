@@ -126,3 +126,12 @@ class BatchThreads(Protocol):
     fewer threads than the run's (pure Python, or one query at a time in one thread) says so."""
 
     def batch_threads(self) -> int: ...
+
+
+@runtime_checkable
+class NeedsTokenEmbeddings(Protocol):
+    """Optional capability of a plugin's *parameters*: the plugin reads per-token document
+    embeddings of this encoder (MaxSim). The runner tells every stage with the same encoder to
+    keep them from its one document pass (RunContext.token_encoders)."""
+
+    def token_encoder(self) -> tuple: ...

@@ -250,13 +250,15 @@ class Executor:
 
 
 def token_encoders(config: Config) -> frozenset:
-    """Encoders whose document token embeddings a reranker of this config needs."""
-    from .retrievers.dense import token_encoder_key
+    """Encoders whose document token embeddings a stage of this config needs."""
+    from .protocols import NeedsTokenEmbeddings
     keys = set()
     for p in config.pipelines:
-        if p.rerank is not None and p.rerank.type == "maxsim":
-            entry = registry.get("reranker", "maxsim")
-            keys.add(token_encoder_key(entry.params(**p.rerank.plugin_params())))
+        for kind, spec in (("retriever", p.retriever), ("fuser", p.fuse), ("reranker", p.rerank)):
+            if spec is not None:
+                params = registry.get(kind, spec.type).params(**spec.plugin_params())
+                if isinstance(params, NeedsTokenEmbeddings):
+                    keys.add(params.token_encoder())
     return frozenset(keys)
 
 

@@ -19,7 +19,7 @@ from ..context import RunContext
 from ..errors import DataError
 from ..late_interaction import inverse_norms, maxsim_scores
 from ..registry import Params, register
-from ..retrievers.dense import MINILM, BiEncoderRetriever, DenseParams
+from ..retrievers.dense import MINILM, BiEncoderRetriever, DenseParams, token_encoder_key
 from ..types import Document
 from .base import Pair, PairwiseReranker
 
@@ -33,6 +33,9 @@ class MaxSimParams(Params):
                             "also the `normalize` of the dense entry whose cache it shares")
     query_prefix: str = ""
     doc_prefix: str = ""
+
+    def token_encoder(self) -> tuple:
+        return token_encoder_key(self)
 
 
 def shared_dense_params(params: MaxSimParams) -> DenseParams:
