@@ -16,10 +16,10 @@ def tiny_st(tmp_path_factory):
     return str(tiny_sentence_transformer(tmp_path_factory.mktemp("st") / "model"))
 
 
-def config(folder, model, index, **over):
+def config(folder, model, index, k=5, **over):
     return config_mod.validate({
-        "name": "dense", "dataset": {"name": str(folder)}, "k": 5, "isolation": "none",
-        "measures": ["nDCG@10", "R@100"], "timing": {"latency_queries": 2, "warmup": 1},
+        "name": "dense", "dataset": {"name": str(folder)}, "k": k, "isolation": "none",
+        "measures": [f"nDCG@{k}", f"R@{k}"], "timing": {"latency_queries": 2, "warmup": 1},
         "pipelines": [{"name": "dense", "retriever": {"type": "dense", "model": model,
                                                       "index": index}}], **over})
 
@@ -45,7 +45,7 @@ def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tm
     assert 0.0 < rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_recall@5")] <= 1.0
     assert meta_flags(out, "dense/hnsw[M=8,efC=20,ef=10]") == {}  # nothing short or repeated
     meta = json.loads((out.out_dir / "metadata.json").read_text())
-    assert meta["pipelines"]["dense/hnsw[M=4,efC=20,ef=2]"]["kind"] == "ann"
+    assert meta["pipelines"]["dense/hnsw[M=4,efC=20,ef=2]"]["tolerance_class"] == "ann"
 
 
 def meta_flags(out, name):
