@@ -280,3 +280,67 @@ def test_synthetic_vectors_are_cached_memory_mapped_and_seeded(tmp_path, monkeyp
     sims = X @ X.T
     np.fill_diagonal(sims, -1)
     assert sims.max(axis=1).mean() > 0.5 > abs(float(sims[np.triu_indices(300, 1)].mean()))
+
+
+# -- ann recall: named after its cut-off (issue 10, defect 3) ---------------------------------------
+def fixed_vectors(X, Q, index, ctx):
+    """An indexed VectorRetriever over given vectors (query text = its row in Q): the real index,
+    search and ann-recall code paths without a model."""
+    from harness.retrievers.vector import IndexSpec, VectorRetriever
+    from harness.types import Document
+
+    class Retriever(VectorRetriever):
+        def encoder_key(self):
+            return {"fixed": float(X.sum())}
+
+        def encode_documents(self, texts):
+            return {"vectors": X}
+
+        def encode_queries(self, texts):
+            return Q[[int(t) for t in texts]]
+
+    retriever = Retriever(IndexSpec(**index), ctx)
+    retriever.index({f"d{i}": Document(f"d{i}", "", str(i)) for i in range(len(X))})
+    return retriever
+
+
+def all_queries(Q):
+    return {f"q{i}": str(i) for i in range(len(Q))}
+
+
+@pytest.mark.parametrize("k", [3, 10, 30])
+def test_exact_search_has_ann_recall_one_at_any_k_named_after_its_cutoff(tmp_path, clustered, k):
+    """Defect 3: with k=3, 3 results were compared with 10 exact neighbours (recall 0.3 for exact
+    search, reported as ann_recall@10). The cut-off is min(10, k, documents)."""
+    X, Q, _ = clustered
+    flat = fixed_vectors(X, Q, {"type": "flat"}, RunContext(cache_dir=tmp_path, threads=1))
+    run = flat.search(all_queries(Q), k)
+    measures = flat.extra_measures(run)
+    assert list(measures) == [f"ann_recall@{min(10, k)}"]
+    assert set(measures[f"ann_recall@{min(10, k)}"].values()) == {1.0}
+
+
+class ReversedFlat:
+    """Exact top k in reverse order: at k=30 the first 10 results are exact ranks 30..21."""
+
+    def __init__(self, params, context):
+        self.inner = registry.get("ann", "flat").factory(registry.get("ann", "flat").params(), context)
+
+    def build(self, X):
+        self.inner.build(X)
+
+    def set_search_params(self, **params):
+        pass
+
+    def search(self, Q, k):
+        ids, scores = self.inner.search(Q, k)
+        return ids[:, ::-1].copy(), scores[:, ::-1].copy()
+
+
+def test_ann_recall_at_k_above_10_scores_the_first_10_returned(tmp_path, clustered):
+    from harness.ann.base import ANNParams
+    registry.register("ann", "reversed-test", params=ANNParams)(ReversedFlat)
+    X, Q, _ = clustered
+    rev = fixed_vectors(X, Q, {"type": "reversed-test"}, RunContext(cache_dir=tmp_path, threads=1))
+    recall = rev.extra_measures(rev.search(all_queries(Q), 30))["ann_recall@10"]
+    assert max(recall.values()) == 0.0  # all 30 exact neighbours came back, the 10 best last

@@ -24,6 +24,12 @@ def config(folder, model, index, k=5, **over):
                                                       "index": index}}], **over})
 
 
+def metric_rows(out) -> dict:
+    import csv
+    with open(out.out_dir / "metrics.csv") as fh:
+        return {(r["pipeline"], r["measure"]): float(r["value"]) for r in csv.DictReader(fh)}
+
+
 def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tmp_path, monkeypatch):
     builds = []
     real = vector._build_index
@@ -46,6 +52,15 @@ def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tm
     assert meta_flags(out, "dense/hnsw[M=8,efC=20,ef=10]") == {}  # nothing short or repeated
     meta = json.loads((out.out_dir / "metadata.json").read_text())
     assert meta["pipelines"]["dense/hnsw[M=4,efC=20,ef=2]"]["tolerance_class"] == "ann"
+
+
+def test_ann_recall_is_named_after_the_cutoff_used(tiny_beir, tiny_st, tmp_path):
+    """Defect 3: with k=3 exact search reported ann_recall@5 = 0.6 (3 results against the exact
+    top 5 of the 5 documents); the cut-off is min(10, k, documents)."""
+    out = run_benchmark(config(tiny_beir, tiny_st, {"type": "flat"}, k=3), tmp_path / "out",
+                        cache_dir=tmp_path / "cache", progress=False)
+    recall = {m: v for (p, m), v in metric_rows(out).items() if m.startswith("ann_recall")}
+    assert recall == {"ann_recall@3": 1.0}
 
 
 def meta_flags(out, name):

@@ -145,17 +145,18 @@ class VectorRetriever:
         (Annoy: one; hnswlib: its `threads` parameter)."""
         return max(self.ctx.threads, getattr(self._index, "threads", self.ctx.threads))
 
-    def extra_measures(self, run: Run, k: int = 10) -> dict[str, dict[str, float]]:
-        """Per-query recall@k against exact search on the same vectors (ties with the k-th exact
-        neighbour count as hits; 1.0 everywhere for `flat`, which checks it)."""
+    def extra_measures(self, run: Run, cutoff: int = 10) -> dict[str, dict[str, float]]:
+        """Per-query recall@c of the last batch, c = min(cutoff, k, documents): its first c
+        results against the exact top c on the same vectors (ties with the c-th exact neighbour
+        count as hits), named after c (`ann_recall@5` when k=5): 1.0 for `flat` at any k."""
         if self._last_batch is None:
             return {}
         from ..ann.recall import ann_recall, exact_neighbours
         qids, Q, ids = self._last_batch
-        k = min(k, len(self._doc_ids))
-        exact_ids, exact_scores = exact_neighbours(self._vectors, Q, k)
-        recall = ann_recall(ids, self._vectors, Q, exact_ids, exact_scores, k)
-        return {f"ann_recall@{k}": dict(zip(qids, map(float, recall)))}
+        c = min(cutoff, self._last_k, len(self._doc_ids))
+        exact_ids, exact_scores = exact_neighbours(self._vectors, Q, c)
+        recall = ann_recall(ids, self._vectors, Q, exact_ids, exact_scores, c)
+        return {f"ann_recall@{c}": dict(zip(qids, map(float, recall)))}
 
     def substage_timings(self, queries: Mapping[str, str], k: int, latency_qids: list[str],
                          warmup: int) -> list[tuple[str, str, str, float]]:
