@@ -5,7 +5,8 @@
 
 Vectors come from harness.ann.synthetic (cached, memory-mapped). Exact neighbours are computed
 once per size and shared by every backend. Prints one row per sweep point and, with --csv,
-writes the rows to a file.
+writes the rows to a file (`recall_at_k`: ann recall@k at the config's k; `search_used`: the
+search parameters the engine ran with, e.g. Annoy's default search_k resolved to n_trees * k).
 """
 from __future__ import annotations
 
@@ -27,23 +28,24 @@ from harness.ann.synthetic import synthetic_vectors
 from harness.context import RunContext
 from harness.evaluation.timing import peak_rss_bytes
 
-COLUMNS = ["n", "point", "status", "build_s", "size_mb", "rss_delta_mb", "recall@10",
-           "single_qps", "p50_ms", "p95_ms", "batch_qps", "batch_threads"]
+COLUMNS = ["n", "point", "status", "search_used", "build_s", "size_mb", "rss_delta_mb", "k",
+           "recall_at_k", "single_qps", "p50_ms", "p95_ms", "batch_qps", "batch_threads"]
 
 
 def row_of(n: int, r: sweep.PointResult) -> dict:
     mb = lambda b: b / 2**20 if b is not None else float("nan")  # noqa: E731
     lat = r.latency
     return {"n": n, "point": r.name, "status": r.status if r.status == "ok" else f"failed: {r.reason}",
+            "search_used": ",".join(f"{p}={v}" for p, v in r.search_used.items()),
             "build_s": r.build_s, "size_mb": mb(r.size_bytes), "rss_delta_mb": mb(r.peak_rss_delta_bytes),
-            "recall@10": r.recall, "single_qps": r.single_qps,
+            "k": r.k, "recall_at_k": r.recall, "single_qps": r.single_qps,
             "p50_ms": lat.p50_ms if lat else float("nan"), "p95_ms": lat.p95_ms if lat else float("nan"),
             "batch_qps": r.batch_qps, "batch_threads": r.batch_threads}
 
 
 def print_row(row: dict) -> None:
     cells = [f"{row['n']:>8}", f"{row['point']:<34}", f"{row['build_s']:8.1f}", f"{row['size_mb']:8.1f}",
-             f"{row['rss_delta_mb']:8.1f}", f"{row['recall@10']:6.3f}", f"{row['single_qps']:8.0f}",
+             f"{row['rss_delta_mb']:8.1f}", f"{row['recall_at_k']:6.3f}", f"{row['single_qps']:8.0f}",
              f"{row['p95_ms']:7.2f}", f"{row['batch_qps']:8.0f}"]
     extra = "" if row["status"] == "ok" else f"  {row['status']}"
     print(" ".join(cells) + extra, flush=True)
@@ -71,17 +73,17 @@ def main(argv=None) -> int:
     k = cfg["k"]
     latency_queries = args.latency_queries or cfg["latency_queries"]
 
-    # Validate every sweep before generating anything.
+    # Validate every sweep (at depth k) before generating anything.
     plans = []
     for entry in cfg["backends"]:
         entry = dict(entry)
         entry_sizes = entry.pop("sizes", None)
         if wanted is None or entry["type"] in wanted:
-            plans.append((entry_sizes, sweep.parse_sweep(entry, where=f"backends[{entry['type']}]")))
+            plans.append((entry_sizes, sweep.parse_sweep(entry, where=f"backends[{entry['type']}]", k=k)))
 
     print(f"threads={context.threads} k={k} latency_queries={latency_queries} "
           f"date={time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    header = ["n", "point", "build_s", "size_MB", "rssΔ_MB", "R@10", "1q_qps", "p95_ms", "batch_qps"]
+    header = ["n", "point", "build_s", "size_MB", "rssΔ_MB", f"R@{k}", "1q_qps", "p95_ms", "batch_qps"]
     print(f"{header[0]:>8} {header[1]:<34} " + " ".join(f"{h:>8}" for h in header[2:]), flush=True)
     rows = []
     for n in sizes:

@@ -128,7 +128,8 @@ def _format(exc: ValidationError, prefix: str = "") -> List[str]:
     return lines
 
 
-def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str]) -> None:
+def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str],
+                  k: Optional[int] = None) -> None:
     try:
         plugin = registry.get(kind, spec.type)
     except HarnessError as exc:
@@ -141,7 +142,8 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str]) -> N
         from .ann.sweep import parse_sweep
         specs = index if isinstance(index, list) else [index]
         try:
-            sweeps = [parse_sweep(one, where=f"{path}.index" + (f"[{i}]" if isinstance(index, list) else ""))
+            sweeps = [parse_sweep(one, where=f"{path}.index" + (f"[{i}]" if isinstance(index, list) else ""),
+                                  k=k)
                       for i, one in enumerate(specs)]
         except HarnessError as exc:
             errors.append(str(exc))
@@ -186,7 +188,7 @@ def validate(data: Any, source: str = "<config>") -> Config:
                           f"keeps {config.k}; raise k to {cutoff} or lower the cut-off")
     for i, p in enumerate(config.pipelines):
         if p.retriever:
-            _check_plugin("retriever", p.retriever, f"pipelines[{i}].retriever", errors)
+            _check_plugin("retriever", p.retriever, f"pipelines[{i}].retriever", errors, config.k)
         if p.fuse:
             _check_plugin("fuser", p.fuse, f"pipelines[{i}].fuse", errors)
         if p.rerank:

@@ -344,3 +344,59 @@ def test_ann_recall_at_k_above_10_scores_the_first_10_returned(tmp_path, cluster
     rev = fixed_vectors(X, Q, {"type": "reversed-test"}, RunContext(cache_dir=tmp_path, threads=1))
     recall = rev.extra_measures(rev.search(all_queries(Q), 30))["ann_recall@10"]
     assert max(recall.values()) == 0.0  # all 30 exact neighbours came back, the 10 best last
+
+
+# -- depth: a point measures what it says (issue 10, defect 4) --------------------------------------
+def test_hnsw_point_with_ef_below_k_is_refused_naming_the_field():
+    """hnswlib searches with max(ef, k): at k=1000 every ef < 1000 point was the ef=1000 search."""
+    with pytest.raises(ConfigError, match=r"^index\.search\.ef: 64 < k=1000; hnswlib searches with "
+                                          r"max\(ef, k\), so this point would measure ef=1000"):
+        parse_sweep({"type": "hnsw", "search": {"ef": [1000, 64]}}, k=1000)
+    assert parse_sweep({"type": "hnsw", "search": {"ef": [10, 64]}}, k=10).search_points[0] == {"ef": 10}
+
+
+def test_run_sweep_refuses_ef_below_k_before_building(tmp_path, clustered):
+    X, Q, _ = clustered
+    exact_ids, exact_scores = exact_neighbours(X, Q, 20)
+    with pytest.raises(ConfigError, match=r"ann hnsw point \{'ef': 16\}: search\.ef: 16 < k=20"):
+        run_sweep("hnsw", [{}], [{"ef": 32}, {"ef": 16}], X, Q, 20, exact_ids, exact_scores,
+                  RunContext(cache_dir=tmp_path, threads=1), latency_queries=2, warmup=0)
+
+
+def test_annoy_default_search_k_is_resolved_to_n_trees_times_k():
+    annoy = registry.get("ann", "annoy").params
+    assert annoy(n_trees=7).check_depth(10) == {"search_k": 70}
+    assert annoy(n_trees=7, search_k=500).check_depth(1000) == {"search_k": 500}
+
+
+def test_search_refuses_a_depth_the_backend_would_not_measure(tmp_path, clustered):
+    """The config check's defensive twin, where the index is searched: hnsw ef=16 at k=20."""
+    X, Q, _ = clustered
+    hnsw = fixed_vectors(X, Q, {"type": "hnsw", "search": {"ef": 16}},
+                         RunContext(cache_dir=tmp_path, threads=1))
+    assert hnsw.search(all_queries(Q), 10) and hnsw.stage_stats()["ann_search_params"] == {"ef": 16}
+    with pytest.raises(ConfigError, match=r"index\.search\.ef: 16 < k=20"):
+        hnsw.search(all_queries(Q), 20)
+
+
+def test_annoy_records_the_search_k_it_searches_with(tmp_path, clustered):
+    X, Q, _ = clustered
+    ctx = RunContext(cache_dir=tmp_path, threads=1)
+    default = fixed_vectors(X, Q, {"type": "annoy", "build": {"n_trees": 4}}, ctx)
+    explicit = fixed_vectors(X, Q, {"type": "annoy", "build": {"n_trees": 4},
+                                    "search": {"search_k": 40}}, ctx)
+    assert default.search(all_queries(Q), 10) == explicit.search(all_queries(Q), 10)
+    assert default.stage_stats()["ann_search_params"] == {"search_k": 40}
+
+
+def test_a_point_with_default_search_params_resets_a_shared_index(tmp_path, clustered):
+    """Points of one build point share its index (the run's memo): a point that leaves ef at its
+    default must not search with the ef another point set."""
+    X, Q, _ = clustered
+    ctx = RunContext(cache_dir=tmp_path, threads=1)
+    low = fixed_vectors(X, Q, {"type": "hnsw", "search": {"ef": 10}}, ctx)
+    default = fixed_vectors(X, Q, {"type": "hnsw"}, ctx)
+    assert low._index is default._index  # built once
+    low.search(all_queries(Q), 10)
+    default.search(all_queries(Q), 10)
+    assert default._index.params.ef == 64

@@ -36,11 +36,11 @@ def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tm
     monkeypatch.setattr(vector, "_build_index",
                         lambda spec, *a: builds.append(spec.build) or real(spec, *a))
     cfg = config(tiny_beir, tiny_st, {"type": "hnsw", "build": {"M": [4, 8], "ef_construction": 20},
-                                      "search": {"ef": [2, 10]}})
+                                      "search": {"ef": [5, 10]}})
     out = run_benchmark(cfg, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
     names = [r.pipeline.name for r in out.results]
-    assert names == ["dense/hnsw[M=4,efC=20,ef=2]", "dense/hnsw[M=4,efC=20,ef=10]",
-                     "dense/hnsw[M=8,efC=20,ef=2]", "dense/hnsw[M=8,efC=20,ef=10]"]
+    assert names == ["dense/hnsw[M=4,efC=20,ef=5]", "dense/hnsw[M=4,efC=20,ef=10]",
+                     "dense/hnsw[M=8,efC=20,ef=5]", "dense/hnsw[M=8,efC=20,ef=10]"]
     assert all(r.error is None for r in out.results)
     # memoised: the second search point of a build point reuses its index
     built = {json.dumps(b, sort_keys=True) for b in builds}
@@ -50,8 +50,10 @@ def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tm
         rows = {(r["pipeline"], r["measure"]): float(r["value"]) for r in csv.DictReader(fh)}
     assert 0.0 < rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_recall@5")] <= 1.0
     assert meta_flags(out, "dense/hnsw[M=8,efC=20,ef=10]") == {}  # nothing short or repeated
-    meta = json.loads((out.out_dir / "metadata.json").read_text())
-    assert meta["pipelines"]["dense/hnsw[M=4,efC=20,ef=2]"]["tolerance_class"] == "ann"
+    meta = json.loads((out.out_dir / "metadata.json").read_text())["pipelines"]
+    assert meta["dense/hnsw[M=4,efC=20,ef=5]"]["tolerance_class"] == "ann"
+    stats = meta["dense/hnsw[M=4,efC=20,ef=10]"]["stage_stats"]
+    assert [s["ann_search_params"] for s in stats.values()] == [{"ef": 10}]  # recorded as searched
 
 
 def test_ann_recall_is_named_after_the_cutoff_used(tiny_beir, tiny_st, tmp_path):
@@ -61,6 +63,15 @@ def test_ann_recall_is_named_after_the_cutoff_used(tiny_beir, tiny_st, tmp_path)
                         cache_dir=tmp_path / "cache", progress=False)
     recall = {m: v for (p, m), v in metric_rows(out).items() if m.startswith("ann_recall")}
     assert recall == {"ann_recall@3": 1.0}
+
+
+def test_hnsw_ef_below_k_is_refused_at_config_time(tiny_beir, tiny_st):
+    """Defect 4: the default k=1000 made every ef < 1000 point the ef=1000 search."""
+    with pytest.raises(config_mod.ConfigError,
+                       match=r"pipelines\[0\]\.retriever\.index\.search\.ef: 64 < k=1000; "
+                             r"hnswlib searches with max\(ef, k\), so this point would measure "
+                             r"ef=1000\. Set k <= ef \(k: 10 for an ANN sweep\) or ef >= k"):
+        config(tiny_beir, tiny_st, {"type": "hnsw", "search": {"ef": [1000, 64]}}, k=1000)
 
 
 def meta_flags(out, name):

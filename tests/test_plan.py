@@ -51,11 +51,12 @@ def test_explicit_defaults_do_not_change_the_key():
     dense = {"type": "dense", "index": {"type": "hnsw"}}
     dense_explicit = {"type": "dense", "batch_size": 64, "index": {
         "type": "hnsw", "build": {"M": 16}, "search": {"ef": 64}}}
-    assert key(pipelines=[{"name": "a", "retriever": dense}]) == \
-        key(pipelines=[{"name": "a", "retriever": dense_explicit}])
+    # k <= the default ef: an hnsw point with ef < k is refused
+    assert key(pipelines=[{"name": "a", "retriever": dense}], k=64) == \
+        key(pipelines=[{"name": "a", "retriever": dense_explicit}], k=64)
     dense_explicit["index"]["search"]["ef"] = 128
-    assert key(pipelines=[{"name": "a", "retriever": dense}]) != \
-        key(pipelines=[{"name": "a", "retriever": dense_explicit}])
+    assert key(pipelines=[{"name": "a", "retriever": dense}], k=64) != \
+        key(pipelines=[{"name": "a", "retriever": dense_explicit}], k=64)
 
 
 def test_model_fingerprint_not_name_is_keyed(tmp_path):
@@ -88,7 +89,7 @@ def test_tolerance_classes_come_from_declared_plugin_metadata():
              {"name": "h", "retriever": {"type": "dense", "index": {"type": "hnsw"}}},
              {"name": "f", "fuse": {"type": "rrf", "inputs": ["bm", "h"]}},
              {"name": "g", "fuse": {"type": "rrf", "inputs": ["bm", "d"]}}]
-    p = plan(pipelines=pipes)
+    p = plan(pipelines=pipes, k=64)  # k <= hnsw's default ef
     assert {n: x.tolerance_class for n, x in p.items()} == {
         "bm": "deterministic", "bm>>oracle@5": "deterministic",  # the oracle is exact
         "d": "deterministic", "d>>maxsim@5": "model", "h": "ann",

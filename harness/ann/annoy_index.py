@@ -1,10 +1,15 @@
-"""`annoy`: Spotify Annoy random-projection forests, metric dot or angular, seeded."""
+"""`annoy`: Spotify Annoy random-projection forests, metric dot or angular, seeded.
+
+Annoy's default `search_k` (-1) inspects n_trees * k nodes, so the search depends on the run's k:
+the default is resolved to that number explicitly (AnnoyParams.check_depth), passed to Annoy as
+such and recorded with the point's stats (`ann_search`).
+"""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
 from pydantic import Field
@@ -25,6 +30,9 @@ class AnnoyParams(ANNParams):
 
     def index_similarity(self) -> Similarity:
         return "cos" if self.metric == "angular" else "dot"
+
+    def check_depth(self, k: int, where: str = "search") -> dict[str, Any]:
+        return {"search_k": self.n_trees * k if self.search_k == -1 else self.search_k}
 
 
 @register("ann", "annoy", params=AnnoyParams, requires=("annoy",), install_hint="pip install annoy")
@@ -61,7 +69,7 @@ class AnnoyIndexBackend:
         ids = np.full((len(Q), k), -1, dtype=np.int64)
         scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
         query = self._index.get_nns_by_vector
-        search_k = self.params.search_k
+        search_k = self.params.check_depth(k)["search_k"]  # what -1 means to Annoy, made explicit
         for row, q in enumerate(Q):
             found, dist = query(q, k, search_k, True)
             ids[row, :len(found)] = found

@@ -30,6 +30,16 @@ class ANNParams(Params):
         """The similarity the index ranks by: "dot" (inner product) or "cos" (normalises itself)."""
         return "dot"
 
+    def check_depth(self, k: int, where: str = "search") -> dict[str, Any]:
+        """The search parameters the engine uses when asked for k results, for the record.
+
+        A point must measure what it says: a backend whose engine would search with another
+        value than the configured one at depth k refuses the point (ConfigError naming the field
+        as `{where}.<field>`); one whose default is defined in terms of k resolves it here.
+        Called when the config is validated and again before the index is searched.
+        """
+        return {f: getattr(self, f) for f in self.search_fields()}
+
 
 def check_search_params(backend: str, params_cls: type[ANNParams], given: Mapping[str, Any]) -> None:
     """ConfigError naming any parameter that is not a search parameter of `backend`."""

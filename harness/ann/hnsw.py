@@ -1,15 +1,17 @@
 """`hnsw`: hnswlib graphs; `deterministic` builds with one thread and a fixed seed.
 
-hnswlib searches with max(ef, k): an `ef` below the k asked for has no effect.
+hnswlib searches with max(ef, k): a point whose `ef` is below the k asked for would measure
+ef=k, so it is refused (HNSWParams.check_depth).
 """
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
 from pydantic import Field
 
 from ..context import RunContext
+from ..errors import ConfigError
 from ..registry import register
 from .base import ANNParams, Similarity, check_search_params
 
@@ -23,10 +25,17 @@ class HNSWParams(ANNParams):
     space: Literal["ip", "cosine"] = "ip"
     threads: Optional[int] = Field(None, ge=1, description="build and batch threads; None = run's")
     deterministic: bool = Field(False, description="single-thread build with a fixed seed")
-    ef: int = Field(64, ge=1, description="search candidate list size (at least k is used)")
+    ef: int = Field(64, ge=1, description="search candidate list size; must be >= k")
 
     def index_similarity(self) -> Similarity:
         return "cos" if self.space == "cosine" else "dot"
+
+    def check_depth(self, k: int, where: str = "search") -> dict[str, Any]:
+        if self.ef < k:
+            raise ConfigError(f"{where}.ef: {self.ef} < k={k}; hnswlib searches with max(ef, k), "
+                              f"so this point would measure ef={k}. Set k <= ef (k: 10 for an ANN "
+                              f"sweep) or ef >= k")
+        return super().check_depth(k, where)
 
 
 @register("ann", "hnsw", params=HNSWParams, requires=("hnswlib",), install_hint="pip install hnswlib")

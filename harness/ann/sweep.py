@@ -40,8 +40,11 @@ class SweepSpec:
     search_points: list[dict[str, Any]]
 
 
-def parse_sweep(spec: Mapping[str, Any], where: str = "index") -> SweepSpec:
-    """Validate a sweep spec against its backend's parameters before any work starts."""
+def parse_sweep(spec: Mapping[str, Any], where: str = "index", k: Optional[int] = None
+                ) -> SweepSpec:
+    """Validate a sweep spec against its backend's parameters before any work starts; with the
+    run's `k`, also refuse a point the engine would search with other parameters at that depth
+    (ANNParams.check_depth)."""
     unknown_keys = set(spec) - {"type", "build", "search"}
     if unknown_keys:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown_keys))}; "
@@ -58,9 +61,11 @@ def parse_sweep(spec: Mapping[str, Any], where: str = "index") -> SweepSpec:
     search_points = expand_grid(spec.get("search"))
     for b, s in itertools.product(build_points, search_points):
         try:
-            params_cls(**b, **s)
+            params = params_cls(**b, **s)
         except ValueError as exc:  # pydantic's message names the field and the constraint
             raise ConfigError(f"{where}: invalid ann {backend} point {b | s}: {exc}") from None
+        if k is not None:
+            params.check_depth(k, where=f"{where}.search")
     return SweepSpec(backend, build_points, search_points)
 
 
@@ -91,6 +96,7 @@ class PointResult:
     batch_threads: Optional[int] = None
     recall: float = float("nan")     # mean ann recall@k over the queries
     k: int = 10
+    search_used: dict[str, Any] = field(default_factory=dict)  # ANNParams.check_depth at k
     flags: dict[str, int] = field(default_factory=dict)
     ids: Optional[np.ndarray] = field(default=None, repr=False)     # from the batch search
     scores: Optional[np.ndarray] = field(default=None, repr=False)
@@ -163,15 +169,18 @@ def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: 
 
     Q must be float32 and C-contiguous (the caller converts once, outside any timing). The
     exact neighbours are the caller's, computed once for all backends. A point that raises is
-    recorded as failed with its reason and the sweep goes on; bad parameters are refused
-    (ConfigError) before any index is built. `on_point` sees each result as it completes.
+    recorded as failed with its reason and the sweep goes on; bad parameters, and points the
+    engine would search differently at depth k, are refused (ConfigError) before any index is
+    built. `on_point` sees each result as it completes.
     """
     plugin = registry.get("ann", backend_name)
     for b, s in itertools.product(build_grid, search_grid):  # fail fast on any bad point
+        where = f"ann {backend_name} point {b | s}"
         try:
-            plugin.params(**b, **s)
+            params = plugin.params(**b, **s)
         except ValueError as exc:
-            raise ConfigError(f"invalid ann {backend_name} point {b | s}: {exc}") from None
+            raise ConfigError(f"invalid {where}: {exc}") from None
+        params.check_depth(k, where=f"{where}: search")
     n_single = len(Q) if latency_queries is None else min(latency_queries, len(Q))
     single_items = [Q[i:i + 1] for i in range(n_single)]  # sliced once, outside the timed loop
     results: list[PointResult] = []
@@ -196,7 +205,8 @@ def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: 
         for search in search_grid:
             result = PointResult(point_name(backend_name, build | search, prefix), backend_name,
                                  build, search, build_s=build_s, size_bytes=size,
-                                 peak_rss_delta_bytes=rss.delta_bytes, k=k)
+                                 peak_rss_delta_bytes=rss.delta_bytes, k=k,
+                                 search_used=plugin.params(**build, **search).check_depth(k))
             try:
                 index.set_search_params(**search)
                 measure_search(index, Q, k, single_items, warmup, result)

@@ -76,6 +76,11 @@ class VectorRetriever:
     def __init__(self, index_spec: IndexSpec, ctx: RunContext):
         self.ctx = ctx
         self.index_spec = index_spec
+        _, self._ann_params = index_spec.backend_params()
+        # Every search parameter, defaults included: an index shared with another point (the
+        # memo) keeps whatever that point set last.
+        self._search_params = index_spec.resolved()["search"]
+        self._checked_depth: int | None = None
         self.cache = EmbeddingCache(ctx.cache_dir)
         self.stats: dict = {}
         self._doc_ids: list[str] = []
@@ -112,24 +117,32 @@ class VectorRetriever:
 
     def index(self, corpus: Mapping[str, Document]) -> None:
         from ..ann.base import check_metric
-        plugin = registry.get("ann", self.index_spec.type)
-        check_metric(plugin.params(**self.index_spec.build, **self.index_spec.search),
-                     self.normalized, self.similarity)
+        check_metric(self._ann_params, self.normalized, self.similarity)
         key, arrays = self.document_arrays(corpus)
         self._doc_ids = list(corpus)
         self._vectors = arrays["vectors"]
         self._index, build_stats = _build_index(self.index_spec, self._vectors, key, self.ctx)
         self.stats.update(build_stats)
 
+    def _depth(self, k: int) -> int:
+        """The depth the index is searched at, refused if the backend would search it with other
+        parameters than configured (checked at config time too); what it uses is recorded."""
+        depth = min(k, len(self._doc_ids))
+        if depth != self._checked_depth:
+            self.stats["ann_search_params"] = self._ann_params.check_depth(depth, "index.search")
+            self._checked_depth = depth
+        return depth
+
     def search(self, queries: Mapping[str, str], k: int) -> Run:
         from ..ann.sweep import faiss_threads
         qids = list(queries)
+        depth = self._depth(k)
         vectors = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]),
                                        dtype=np.float32)
-        self._index.set_search_params(**self.index_spec.search)
+        self._index.set_search_params(**self._search_params)
         # One query: one engine thread (an OpenMP team per query stalls on a busy machine).
         with faiss_threads(self.ctx.threads if len(qids) > 1 else 1):
-            ids, scores = self._index.search(vectors, min(k, len(self._doc_ids)))
+            ids, scores = self._index.search(vectors, depth)
         if len(qids) > 1:
             self._last_batch, self._last_k = (qids, vectors, ids), k
         run: Run = {}
@@ -167,8 +180,8 @@ class VectorRetriever:
         qids = list(queries)
         Q = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]), dtype=np.float32)
         row = {q: i for i, q in enumerate(qids)}
-        k = min(k, len(self._doc_ids))
-        self._index.set_search_params(**self.index_spec.search)
+        k = self._depth(k)
+        self._index.set_search_params(**self._search_params)
         with faiss_threads(self.ctx.threads):
             _, seconds, qps = batch_throughput(lambda _: self._index.search(Q, k), qids)
         threads = getattr(self._index, "threads", self.ctx.threads)  # Annoy: 1, whatever the run
