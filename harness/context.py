@@ -4,11 +4,33 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Hashable, Optional
 
 
 def default_cache_dir() -> Path:
     """Embeddings and indexes are cached here; override with HARNESS_CACHE_DIR."""
     return Path(os.environ.get("HARNESS_CACHE_DIR", Path.cwd() / ".cache" / "harness"))
+
+
+class Memo:
+    """What one run keeps in memory between its stages: one value per slot (the ANN index the
+    last sweep point searched, the embedding-cache entry used last), replaced by the next key.
+
+    It lives as long as the run's RunContext. A worker process gets an empty one: a pickled Memo
+    unpickles empty, so a live index is never sent across processes."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, tuple[Hashable, Any]] = {}
+
+    def get(self, slot: str, key: Hashable) -> Optional[Any]:
+        held = self._slots.get(slot)
+        return held[1] if held is not None and held[0] == key else None
+
+    def put(self, slot: str, key: Hashable, value: Any) -> None:
+        self._slots[slot] = (key, value)
+
+    def __reduce__(self):
+        return (Memo, ())
 
 
 @dataclass
@@ -23,6 +45,7 @@ class RunContext:
     # (model, max_length, normalize, doc_prefix) of encoders whose per-token document embeddings a
     # later stage needs (MaxSim): a dense stage with that encoder keeps them from its one pass.
     token_encoders: frozenset = frozenset()
+    memo: Memo = field(default_factory=Memo, compare=False, repr=False)
 
     def cache_path(self, *parts: str) -> Path:
         path = self.cache_dir.joinpath(*parts)

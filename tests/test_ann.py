@@ -400,3 +400,19 @@ def test_a_point_with_default_search_params_resets_a_shared_index(tmp_path, clus
     low.search(all_queries(Q), 10)
     default.search(all_queries(Q), 10)
     assert default._index.params.ef == 64
+
+
+def test_sweep_points_of_a_build_point_report_its_build(tmp_path, clustered):
+    """Defect 9: the second point of a build point reused the index; its stats are those of the
+    build it searches, not of no build, and the index memo belongs to the run (RunContext)."""
+    X, Q, _ = clustered
+    ctx = RunContext(cache_dir=tmp_path, threads=1)
+    first = fixed_vectors(X, Q, {"type": "hnsw", "search": {"ef": 10}}, ctx)
+    second = fixed_vectors(X, Q, {"type": "hnsw", "search": {"ef": 50}}, ctx)
+    keys = ("wall_s", "peak_rss_delta_bytes", "ann_build_wall_s", "ann_peak_rss_delta_bytes",
+            "size_bytes", "encode_wall_s", "encode_peak_rss_delta_bytes")
+    assert first._index is second._index
+    assert {k: first.stats[k] for k in keys} == {k: second.stats[k] for k in keys}
+    assert first.stats["ann_build_wall_s"] > 0
+    other_run = fixed_vectors(X, Q, {"type": "hnsw"}, RunContext(cache_dir=tmp_path, threads=1))
+    assert other_run._index is not first._index

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from harness import config as config_mod
+from harness.ann import hnsw
 from harness.benchmark import run_benchmark
-from harness.retrievers import vector
 from tiny_models import tiny_sentence_transformer
-from test_runner import tiny_beir  # noqa: F401  (fixture)
+from test_runner import timing_rows, tiny_beir  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +30,17 @@ def metric_rows(out) -> dict:
         return {(r["pipeline"], r["measure"]): float(r["value"]) for r in csv.DictReader(fh)}
 
 
+def build_rows(out, pipeline) -> dict:
+    """The `index` stage's `build` rows of one pipeline, {stat: value}."""
+    return {stat: v for (p, stage, mode, stat), v in timing_rows(out.out_dir).items()
+            if (p, stage, mode) == (pipeline, "index", "build")}
+
+
 def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tmp_path, monkeypatch):
     builds = []
-    real = vector._build_index
-    monkeypatch.setattr(vector, "_build_index",
-                        lambda spec, *a: builds.append(spec.build) or real(spec, *a))
+    real = hnsw.HNSWIndex.build
+    monkeypatch.setattr(hnsw.HNSWIndex, "build",
+                        lambda self, X: builds.append(self.params.M) or real(self, X))
     cfg = config(tiny_beir, tiny_st, {"type": "hnsw", "build": {"M": [4, 8], "ef_construction": 20},
                                       "search": {"ef": [5, 10]}})
     out = run_benchmark(cfg, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
@@ -42,18 +48,37 @@ def test_sweep_expands_points_builds_once_per_build_point(tiny_beir, tiny_st, tm
     assert names == ["dense/hnsw[M=4,efC=20,ef=5]", "dense/hnsw[M=4,efC=20,ef=10]",
                      "dense/hnsw[M=8,efC=20,ef=5]", "dense/hnsw[M=8,efC=20,ef=10]"]
     assert all(r.error is None for r in out.results)
-    # memoised: the second search point of a build point reuses its index
-    built = {json.dumps(b, sort_keys=True) for b in builds}
-    assert len(built) == 2
-    import csv
-    with open(out.out_dir / "metrics.csv") as fh:
-        rows = {(r["pipeline"], r["measure"]): float(r["value"]) for r in csv.DictReader(fh)}
-    assert 0.0 < rows[("dense/hnsw[M=8,efC=20,ef=10]", "ann_recall@5")] <= 1.0
+    assert builds == [4, 8]  # the second search point of a build point reuses its index
+    assert 0.0 < metric_rows(out)[("dense/hnsw[M=8,efC=20,ef=10]", "ann_recall@5")] <= 1.0
     assert meta_flags(out, "dense/hnsw[M=8,efC=20,ef=10]") == {}  # nothing short or repeated
     meta = json.loads((out.out_dir / "metadata.json").read_text())["pipelines"]
     assert meta["dense/hnsw[M=4,efC=20,ef=5]"]["tolerance_class"] == "ann"
     stats = meta["dense/hnsw[M=4,efC=20,ef=10]"]["stage_stats"]
     assert [s["ann_search_params"] for s in stats.values()] == [{"ef": 10}]  # recorded as searched
+
+
+def test_index_build_rows_do_not_depend_on_cache_state_or_sweep_order(tiny_beir, tiny_st, tmp_path):
+    """Defect 9: `build s` was the runner's clock around index(): document encoding on an
+    embedding-cache miss only, and the ANN build on the first point of a build point only (~0
+    on the others, which reuse its index). Now every point reports the recorded cost of the index
+    it searches (encode + ANN build), and a warm run reports the encode time of the cold one."""
+    index = {"type": "hnsw", "build": {"M": 4, "ef_construction": 20}, "search": {"ef": [5, 10]}}
+    cold = run_benchmark(config(tiny_beir, tiny_st, index), tmp_path / "cold",
+                         cache_dir=tmp_path / "cache", progress=False)
+    warm = run_benchmark(config(tiny_beir, tiny_st, index), tmp_path / "warm",
+                         cache_dir=tmp_path / "cache", progress=False)
+    first, second = (build_rows(cold, f"dense/hnsw[M=4,efC=20,ef={ef}]") for ef in (5, 10))
+    assert second["wall_s"] == first["wall_s"]  # the second point searches the index built first
+    assert first["embedding_cache_hit"] == 0.0 and first["ann_build_wall_s"] > 0
+    same = {stat for stat in first if stat != "embedding_cache_hit"}
+    assert {"wall_s", "peak_rss_delta_bytes", "ann_build_wall_s", "size_bytes",
+            "encode_wall_s"} <= same
+    assert {s: first[s] for s in same} == {s: second[s] for s in same}
+    assert first["wall_s"] == first["encode_wall_s"] + first["ann_build_wall_s"]
+    warm_first = build_rows(warm, "dense/hnsw[M=4,efC=20,ef=5]")
+    assert warm_first["embedding_cache_hit"] == 1.0
+    for stat in ("encode_wall_s", "encode_peak_rss_delta_bytes"):
+        assert warm_first[stat] == first[stat]
 
 
 def test_ann_recall_is_named_after_the_cutoff_used(tiny_beir, tiny_st, tmp_path):
