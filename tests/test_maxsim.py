@@ -196,6 +196,20 @@ def test_maxsim_reads_the_cache_it_wrote(tiny_st, tmp_path):
         assert a[qid] == pytest.approx(b[qid], abs=1e-6)
 
 
+def test_maxsim_setup_cost_does_not_depend_on_cache_state(tiny_st, tmp_path):
+    """Defect 9 (rerank side): the set-up's build wall_s was this process's clock around
+    prepare(), an encode on a cache miss and a load on a hit; it is the recorded encode cost."""
+    from harness.rerankers.maxsim import MaxSimParams, MaxSimReranker
+    costs = []
+    for _ in range(2):
+        reranker = MaxSimReranker(MaxSimParams(model=tiny_st),
+                                  RunContext(cache_dir=tmp_path, progress=False))
+        reranker.prepare(CORPUS)
+        stats = reranker.stage_stats()
+        costs.append((stats["wall_s"], stats["embedding_cache_hit"]))
+    assert costs[0][0] == costs[1][0] > 0 and (costs[0][1], costs[1][1]) == (0.0, 1.0)
+
+
 def test_maxsim_unknown_model_fails_fast_offline(monkeypatch):
     from harness.rerankers.maxsim import MaxSimParams, MaxSimReranker
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

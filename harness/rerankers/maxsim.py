@@ -106,9 +106,14 @@ class MaxSimReranker(PairwiseReranker):
         return scores.tolist()
 
     def stage_stats(self) -> dict:
-        """The last rerank call's counters and the documents the encoder truncated."""
-        truncation = ("max_length", "truncated_docs", "longest_doc_tokens")
-        encoder = {k: v for k, v in self.encoder.stats.items() if k in truncation}
+        """The last rerank call's counters, the documents the encoder truncated, and the set-up's
+        cost as recorded when the token embeddings were encoded: `wall_s` is that encode time
+        whether this run encoded or hit the cache (as a dense index's build rows)."""
+        kept = ("max_length", "truncated_docs", "longest_doc_tokens", "embedding_cache_hit",
+                "encode_wall_s", "encode_peak_rss_delta_bytes")
+        encoder = {k: v for k, v in self.encoder.stats.items() if k in kept}
+        if "encode_wall_s" in encoder:
+            encoder["wall_s"] = encoder["encode_wall_s"]
         return {**super().stage_stats(), **encoder}
 
     def models(self) -> dict[str, dict[str, str]]:
