@@ -1,7 +1,7 @@
 """Report size and render time for a large run (issue 6, acceptance 4).
 
-A synthetic results folder with 20 pipelines (16 first stages incl. two ANN sweeps, 4 rerankers)
-and 1,000 queries; the report is built with default settings, then loaded in headless Chromium.
+A synthetic results folder (written through the runner's ResultsWriter) with 20 pipelines (16
+first stages incl. two ANN sweeps, 4 rerankers) and 1,000 queries; the report is built with default settings, then loaded in headless Chromium.
 Render time: the page's own marker (performance.now() when the inline script, the last element,
 has run: the whole document parsed and scripted), and the wall time of a --dump-dom run minus a
 blank-page run as a cross-check. Targets: < 5 MB, < 2 s.
@@ -20,19 +20,20 @@ import time
 from pathlib import Path
 
 from harness.reports import build_report
-from harness.reports.synthetic import FirstStage, Rerank, write_results
+from harness.reports.synthetic import FirstStage, Rerank, sweep_point, write_results
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
 def pipelines():
-    first = [FirstStage("bm25", 0.55, 2.0), FirstStage("bm25s", 0.55, 0.5),
-             FirstStage("dense-minilm", 0.6, 9.0), FirstStage("dpr", 0.5, 12.0)]
-    first += [FirstStage(f"hnsw-M16-ef{ef}", 0.45 + 0.03 * i, 0.2 * (i + 1), 0.8 + 0.03 * i, "hnsw")
-              for i, ef in enumerate((8, 16, 32, 64, 128, 256))]
-    first += [FirstStage(f"ivf-nlist256-nprobe{n}", 0.44 + 0.03 * i, 0.25 * (i + 1),
-                         0.78 + 0.035 * i, "ivf") for i, n in enumerate((1, 2, 4, 8, 16, 32))]
+    first = [FirstStage("bm25", "bm25", 0.55, 2.0), FirstStage("bm25s", "bm25s", 0.55, 0.5),
+             FirstStage("dense-minilm", "dense", 0.6, 9.0), FirstStage("dpr", "dpr", 0.5, 12.0)]
+    first += [sweep_point("dense", "hnsw", f"M=16,ef={ef}", 0.45 + 0.03 * i, 0.2 * (i + 1),
+                          0.8 + 0.03 * i) for i, ef in enumerate((8, 16, 32, 64, 128, 256))]
+    first += [sweep_point("dense", "ivf", f"nlist=256,nprobe={n}", 0.44 + 0.03 * i,
+                          0.25 * (i + 1), 0.78 + 0.035 * i)
+              for i, n in enumerate((1, 2, 4, 8, 16, 32))]
     reranks = [Rerank("bm25", "ce", d, 0.8, 0.4 * d) for d in (10, 50, 100)]
     reranks.append(Rerank("dense-minilm", "colbert", 100, 0.75, 30.0))
     return first, reranks

@@ -18,7 +18,7 @@ from .environment import environment, git_state
 from .evaluation.metrics import Evaluation, evaluate, parse_measures, validate_run
 from .hashing import stable_hash
 from .runner import PipelineResult, execute, make_context
-from .store import ResultsWriter
+from .results_folder import ResultsWriter
 from .types import Dataset, Run
 
 log = logging.getLogger(__name__)

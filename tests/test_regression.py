@@ -1,13 +1,17 @@
-"""`harness check` / `harness baseline` on synthetic results folders (layout: docs/results.md)."""
+"""`harness check` / `harness baseline` on results folders written through the runner's writer."""
 import json
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from harness.config import Config
 from harness.errors import DataError
+from harness.evaluation.metrics import Evaluation
 from harness.regression.cli import baseline_command, check_command
 from harness.regression.tolerances import resolve_classes
+from harness.results_folder import PipelineInfo, ResultsWriter
+from harness.results_folder.layout import BATCH, P95_MS, QPS, SINGLE, TOTAL
 
 METRICS = {
     "bm25": {"nDCG@10": 0.678912345678, "R@100": 0.925311},
@@ -19,27 +23,30 @@ P95 = {"bm25": 2.0, "hnsw": 1.0, "flat": 4.0}
 
 
 def write_results(folder, metrics=METRICS, kinds=KINDS, p95=P95, failed=(), config=None):
-    """A results folder as `harness run` writes it (only the files a check reads)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """A results folder written as `harness run` writes it, through its writer (per-query values:
+    one query, so that each mean is its only value)."""
+    writer = ResultsWriter(folder)
+    ok = [name for name in kinds if name not in failed]
+    cfg = config or {"name": "synthetic", "pipelines": [
+        {"name": n, "retriever": {"type": "bm25"}} for n in kinds]}
+    writer.config(Config.model_validate({"dataset": {"name": "scifact"}, **cfg}))
+    writer.metrics({p: Evaluation(dict(metrics[p]), {m: {"q1": v} for m, v in metrics[p].items()},
+                                  0) for p in ok if p in metrics})
+    timed = [p for p in p95 if p not in failed]
+    writer.timings([(p, TOTAL, SINGLE, P95_MS, p95[p]) for p in timed] +
+                   [(p, TOTAL, BATCH, QPS, 1000.0 / p95[p]) for p in timed])
     pipelines = {}
     for name, kind in kinds.items():
-        status = "failed" if name in failed else "ok"
-        pipelines[name] = {"status": status, "kind": "first_stage", "tolerance_class": kind,
-                           "parent": None,
+        pipelines[name] = {"status": "failed" if name in failed else "ok", "kind": "first_stage",
+                           "tolerance_class": kind, "parent": None, "sweep": None,
+                           "rerank_depth": None, "stages": ["retriever:bm25"],
                            "reason": "MemoryError: over the 4 GiB cap" if name in failed else None}
-    (folder / "metadata.json").write_text(json.dumps({
+        if name not in failed:
+            pipelines[name]["run_file"] = writer.run(name, {"q1": {"d1": 1.0}})
+    writer.metadata({
         "run_name": folder.name, "config_name": "synthetic",
         "dataset": {"name": "scifact", "split": "test", "n_docs": 500, "n_queries": 100},
-        "pipelines": pipelines}))
-    rows = ["pipeline,measure,value"] + [f"{p},{m},{v!r}" for p, ms in metrics.items()
-                                         if p not in failed for m, v in ms.items()]
-    (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
-    rows = ["pipeline,stage,mode,stat,value"] + [f"{p},total,single,p95_ms,{v!r}"
-                                                 for p, v in p95.items()]
-    rows += [f"{p},total,batch,qps,{1000.0 / v!r}" for p, v in p95.items()]
-    (folder / "timings.csv").write_text("\n".join(rows) + "\n")
-    cfg = config or {"name": "synthetic", "pipelines": [{"name": n} for n in kinds]}
-    (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        "pipelines": pipelines})
     return folder
 
 
@@ -151,7 +158,22 @@ def test_missing_results_folder_and_bad_metadata_fail(tmp_path, baseline, result
     assert res.exit_code == 1 and "results folder not found" in res.stderr
     (results / "metadata.json").write_text("{not json")
     res = check(results, "--baseline", baseline)
-    assert res.exit_code == 1 and "metadata.json: not valid JSON" in res.stderr
+    assert res.exit_code == 1 and "metadata.json:1: not valid JSON" in res.stderr
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"status": "done"}, "pipelines.bm25.status: expected 'ok' or 'failed', got 'done'"),
+    ({"status": "ok", "rerank_depth": "20"}, "pipelines.bm25.rerank_depth: expected int, got '20'"),
+    ({"status": "ok", "parent": "nope"}, "pipelines.bm25.parent: 'nope' is not a pipeline"),
+    ({"status": "ok", "run_file": "../x.trec"}, "pipelines.bm25.run_file: '../x.trec' is not a "
+                                                "path inside the folder"),
+])
+def test_malformed_metadata_entries_fail_naming_the_field(results, baseline, entry, message):
+    meta = json.loads((results / "metadata.json").read_text())
+    meta["pipelines"]["bm25"] = entry
+    (results / "metadata.json").write_text(json.dumps(meta))
+    res = check(results, "--baseline", baseline)
+    assert res.exit_code == 1 and f"metadata.json: {message}" in res.stderr
 
 
 @pytest.mark.parametrize("text, message", [
@@ -372,8 +394,9 @@ def test_dataset_mismatch_is_reported(results, tmp_path):
 
 
 def test_classes_are_read_from_metadata_and_an_unknown_one_is_an_error():
-    meta = {"a": {"kind": "first_stage", "tolerance_class": "deterministic"},
-            "r": {"kind": "rerank", "tolerance_class": "model"}}
+    meta = {"a": PipelineInfo("a", kind="first_stage", tolerance_class="deterministic"),
+            "r": PipelineInfo("r", kind="rerank", tolerance_class="model")}
     assert resolve_classes(meta, "metadata.json") == {"a": "deterministic", "r": "model"}
     with pytest.raises(DataError, match="pipeline 'x' has tolerance_class 'fuzzy'; known: "):
-        resolve_classes({"x": {"kind": "first_stage", "tolerance_class": "fuzzy"}}, "metadata.json")
+        resolve_classes({"x": PipelineInfo("x", kind="first_stage", tolerance_class="fuzzy")},
+                        "metadata.json")

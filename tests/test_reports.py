@@ -1,6 +1,6 @@
 import csv
-import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -9,23 +9,29 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.errors import DataError, HarnessError
+from harness.config import Config
+from harness.errors import DataError
 from harness.evaluation import significance as sig
+from harness.evaluation.metrics import evaluate, parse_measures
 from harness.reports import build_report
 from harness.reports.attribution import attribute
 from harness.reports.cli import report_command
+from harness.reports.report import models_text
 from harness.reports.svg import Point, pareto_front
 from harness.reports.synthetic import write_results
-from harness.trec import write_run
+from harness.results_folder import PipelineInfo, ResultsWriter, load_results
+from harness.types import Dataset, Document
 
 
 class _Collector(HTMLParser):
-    """Leaderboard cells (`tr[data-pipeline] td[data-measure][data-value]`) and attribution rows."""
+    """Leaderboard cells (`tr[data-pipeline] td[data-measure][data-value]`), attribution counts,
+    drill-down pairs (`section#drilldown details`) and every table's header and cell texts."""
 
     def __init__(self):
         super().__init__()
-        self.leaderboard, self.attribution = {}, {}
-        self._pipeline = self._table = self._category = None
+        self.leaderboard, self.attribution, self.pairs, self.tables = {}, {}, {}, []
+        self.sections: list[str] = []
+        self._pipeline = self._table = self._category = self._pair = self._text = None
         self._cell = 0
         self.root = {}
 
@@ -33,8 +39,15 @@ class _Collector(HTMLParser):
         a = dict(attrs)
         if tag == "html":
             self.root = a
+        if tag == "section" and a.get("id"):
+            self.sections.append(a["id"])
         if tag == "table":
             self._table = a.get("id") or (a.get("data-pipeline") and ("attr", a["data-pipeline"]))
+            self.tables.append({"header": [], "rows": []})
+        if tag == "tr" and self.tables:
+            self.tables[-1]["rows"].append([])
+        if tag in ("th", "td", "summary", "p"):
+            self._text = []
         if tag == "tr" and self._table == "leaderboard-table" and "data-pipeline" in a:
             self._pipeline = a["data-pipeline"]
         if tag == "td" and self._pipeline and "data-value" in a:
@@ -44,16 +57,43 @@ class _Collector(HTMLParser):
             self._category, self._cell = a["data-category"], 0
         if tag == "td" and self._category:
             self._cell += 1
+        if self.sections[-1:] == ["drilldown"]:
+            if tag == "details":
+                self._pair = {"queries": 0, "hits": 0, "notes": []}
+            if tag == "h3" and self._pair is not None:
+                self._pair["queries"] += 1
+            if tag == "li" and self._pair is not None:
+                self._pair["hits"] += 1
 
     def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
         if self._category and self._cell == 2 and data.strip():
             self.attribution.setdefault(self._table[1], {})[self._category] = int(data)
 
     def handle_endtag(self, tag):
+        text = "".join(self._text or []).strip()
+        if tag in ("th", "td") and self.tables and self._text is not None:
+            table = self.tables[-1]
+            (table["header"] if tag == "th" else table["rows"][-1]).append(text)
+        if tag == "summary" and self._pair is not None:
+            self.pairs[text.rsplit(" (", 1)[0]] = self._pair  # "A → B (n queries)"
+        if tag == "p" and self._pair is not None:
+            self._pair["notes"].append(text)
+        if tag in ("th", "td", "summary", "p"):
+            self._text = None
         if tag == "tr":
             self._pipeline = self._category = None
         if tag == "table":
             self._table = None
+        if tag == "details":
+            self._pair = None
+
+    def table(self, header: list[str]) -> dict[str, list[str]]:
+        """Rows (first cell -> the others) of the table whose header is `header`."""
+        found = [t for t in self.tables if t["header"] == header]
+        assert len(found) == 1, [t["header"] for t in self.tables]
+        return {row[0]: row[1:] for row in found[0]["rows"] if row}
 
 
 def parse(html: str) -> _Collector:
@@ -122,7 +162,7 @@ def test_summary_csv_numbers_equal_direct_computation(results, report):
 
 def test_markdown_summary_has_every_pipeline_and_section(results, report):
     md = (report.parent / "summary.md").read_text()
-    for name in ("bm25>>ce@100", "hnsw-M16-ef64", "## Significance", "## Cost",
+    for name in ("bm25>>ce@100", "dense/hnsw[M=16,ef=64]", "## Significance", "## Cost",
                  "## Failure attribution", "colbert-plaid"):
         assert name in md
 
@@ -162,7 +202,8 @@ def test_attribution_known_outcomes():
 
 
 def _write_two_stage_folder(path: Path) -> Path:
-    """bm25 and bm25>>ce@13 over 3 queries, cut 10: q1 missed, q2 demoted, q3 promoted."""
+    """bm25 and bm25>>ce@13 over 3 queries, cut 10: q1 missed, q2 demoted, q3 promoted; written
+    through the runner's writer, with the metadata entries the runner writes."""
     qrels = {"q1": {"r": 1}, "q2": {"r": 1}, "q3": {"r": 1}}
     filler = [f"f{i}" for i in range(13)]
 
@@ -173,43 +214,41 @@ def _write_two_stage_folder(path: Path) -> Path:
              "q2": run_of(["r", *filler[:12]]), "q3": run_of([*filler[:11], "r"])}
     reranked = {"q1": run_of(filler[::-1]), "q2": run_of([*filler[:11], "r"]),
                 "q3": run_of(["r", *filler[:12]])}
-    write_run(path / "runs" / "bm25.trec", first, "bm25")
-    write_run(path / "runs" / "rr.trec", reranked, "bm25>>ce@13")
-    lines = ["pipeline,qid,measure,value"]
-    lines += [f"{p},{q},RR@1,{v}" for p, run in (("bm25", first), ("bm25>>ce@13", reranked))
-              for q in qrels for v in [1.0 if max(run[q], key=run[q].get) == "r" else 0.0]]
-    (path / "per_query.csv").write_text("\n".join(lines) + "\n")
-    (path / "metrics.csv").write_text("pipeline,measure,value\nbm25,RR@1,0.3333333333333333\n"
-                                      "bm25>>ce@13,RR@1,0.3333333333333333\n")
-    (path / "metadata.json").write_text(json.dumps({"run_name": "two-stage", "pipelines": {
-        "bm25": {"status": "ok", "stages": ["retriever:bm25"]},
-        "bm25>>ce@13": {"status": "ok", "stages": ["retriever:bm25", "reranker:ce@13"]}}}))
-    (path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" +
-                                    "".join(f"{q}\tr\t1\n" for q in qrels))
+    runs = {"bm25": first, "bm25>>ce@13": reranked}
+    writer = ResultsWriter(path)
+    writer.config(Config.model_validate({
+        "name": "two-stage", "dataset": {"name": "tiny"}, "pipelines": [
+            {"name": "bm25", "retriever": {"type": "bm25"},
+             "rerank": {"type": "ce", "depth": 13}}]}))
+    writer.metrics({name: evaluate(qrels, run, parse_measures(["RR@1"]))
+                    for name, run in runs.items()})
+    writer.timings([])
+    writer.dataset_files(Dataset("tiny", "test", {d: Document(d, "", d) for d in ["r", *filler]},
+                                 {q: q for q in qrels}, qrels), runs)
+    entry = {"status": "ok", "reason": None, "kind": "lucene-bm25", "parent": None,
+             "sweep": None, "rerank_depth": None, "stages": ["retriever:bm25"]}
+    writer.metadata({"run_name": "two-stage", "pipelines": {
+        "bm25": {**entry, "run_file": writer.run("bm25", first)},
+        "bm25>>ce@13": {**entry, "kind": "rerank", "parent": "bm25", "rerank_depth": 13,
+                        "stages": ["retriever:bm25", "reranker:ce@13"],
+                        "run_file": writer.run("bm25>>ce@13", reranked)}}})
     return path
 
 
 def test_attribution_end_to_end_from_a_results_folder(tmp_path):
-    # No `parent` in metadata: it comes from the runner's naming rule, the depth from the stage.
     folder = _write_two_stage_folder(tmp_path / "res")
     html = build_report(folder, tmp_path / "rep").read_text()
     counts = parse(html).attribution["bm25>>ce@13"]
     assert counts == {"retrieval miss": 1, "rerank demotion": 1, "promoted": 1, "unchanged": 1}
 
 
-def test_new_pipeline_kinds_and_measures_appear_without_changes(results, tmp_path):
-    folder = tmp_path / "res"
-    shutil.copytree(results, folder)
-    with open(folder / "metrics.csv", "a") as fh:
-        fh.write('"rrf(bm25,dense-minilm)",nDCG@10,0.9\n"rrf(bm25,dense-minilm)",P@5,0.25\n')
-    with open(folder / "timings.csv", "a") as fh:
-        fh.write('"rrf(bm25,dense-minilm)",fusion,single,p95_ms,0.7\n'
-                 '"rrf(bm25,dense-minilm)",total,single,p95_ms,12.5\n'
-                 '"rrf(bm25,dense-minilm)",fusion,single,gpu_util_pct,40\n')
-    html = build_report(folder, tmp_path / "rep").read_text()
-    cells = parse(html).leaderboard["rrf(bm25,dense-minilm)"]
-    assert cells["nDCG@10"] == (0.9, True) and cells["P@5"] == (0.25, True)
-    assert "gpu_util_pct" in html and "fusion" in html
+def test_a_run_file_missing_from_the_folder_is_named_in_the_report(tmp_path):
+    folder = _write_two_stage_folder(tmp_path / "res")
+    (folder / load_results(folder).pipelines["bm25>>ce@13"].run_file).unlink()
+    page = parse(build_report(folder, tmp_path / "rep").read_text())
+    assert "bm25>>ce@13" not in page.attribution
+    note = "No run file for bm25>>ce@13 (runs/bm25_ce_13-"
+    assert any(n.startswith(note) for n in page.pairs["bm25 → bm25>>ce@13"]["notes"])
 
 
 def test_compare_two_folders_shows_deltas(results, tmp_path):
@@ -243,15 +282,49 @@ def test_malformed_tables_name_file_and_line(results, tmp_path):
     shutil.copytree(results, folder)
     with open(folder / "metrics.csv", "a") as fh:
         fh.write("bm25,P@5,oops\n")
-    with pytest.raises(DataError, match=r"metrics.csv:\d+: 'oops' is not a number"):
+    with pytest.raises(DataError, match=r"metrics.csv:\d+: value 'oops' is not a number"):
         build_report(folder, tmp_path / "rep")
     with open(folder / "metrics.csv", "w") as fh:
         fh.write("pipeline,measure,value\nrrf(a,b),P@5,0.5\n")  # unquoted comma: 4 fields
     with pytest.raises(DataError, match=r"metrics.csv:2: expected 3 columns"):
         build_report(folder, tmp_path / "rep")
-    (folder / "metrics.csv").unlink()
-    with pytest.raises(HarnessError, match="metrics.csv is missing"):
+    with open(folder / "metrics.csv", "w") as fh:
+        fh.write("pipeline,measure,value\nbm25,P@5,0.5\nrrf,P@5,0.5\n")
+    with pytest.raises(DataError, match=r"metrics.csv:3: pipeline 'rrf' is not in metadata.json"):
         build_report(folder, tmp_path / "rep")
+    (folder / "metrics.csv").unlink()
+    with pytest.raises(DataError, match="metrics.csv: cannot read"):
+        build_report(folder, tmp_path / "rep")
+
+
+@pytest.mark.parametrize("table, row, message", [
+    ("timings.csv", "bm25,total,single,p95_ms,nan\n", "value 'nan' is not a number"),
+    ("per_query.csv", "bm25,q0,nDCG@10,0.5\n", "repeated row bm25,q0,nDCG@10 (first on line"),
+    ("per_query.csv", "colbert-plaid,q0,nDCG@10,0.5\n", "pipeline 'colbert-plaid' has status "
+                                                        "'failed' in metadata.json"),
+    ("queries.tsv", "q0 without a tab\n", "expected 'query-id<TAB>text'"),
+])
+def test_every_table_of_the_report_is_read_strictly(results, tmp_path, table, row, message):
+    folder = tmp_path / "res"
+    shutil.copytree(results, folder)
+    lines = (folder / table).read_text().count("\n")
+    with open(folder / table, "a") as fh:
+        fh.write(row)
+    with pytest.raises(DataError, match=re.escape(f"{table}:{lines + 1}: {message}")):
+        build_report(folder, tmp_path / "rep")
+
+
+def test_models_column_shows_what_metadata_records():
+    minilm = {"name": "sentence-transformers/all-MiniLM-L6-v2", "fingerprint": "ab12"}
+    dense = PipelineInfo("dense", stages=("retriever:dense",),
+                         models={"retriever:dense": {"model": minilm}})
+    assert models_text(dense) == "retriever:dense: model=sentence-transformers/all-MiniLM-L6-v2"
+    dpr = PipelineInfo("dpr", models={"retriever:dpr": {"question_model": {"name": "q"},
+                                                        "context_model": {"name": "c"}}})
+    assert models_text(dpr) == "retriever:dpr: question_model=q, context_model=c"
+    assert models_text(PipelineInfo("bm25", stages=("retriever:bm25",), models={})) == "none"
+    # A folder from a harness that recorded no models: the stage labels name what ran.
+    assert models_text(PipelineInfo("old", stages=("retriever:dense",))) == "retriever:dense"
 
 
 def _chromium():
@@ -292,4 +365,5 @@ def test_report_opens_in_headless_chromium(results, report, tmp_path):
     shot = tmp_path / "report.png"
     run_chromium(binary, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", url)
     assert shot.exists() and shot.stat().st_size > 10_000
+
 

@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..atomic import write_text
 from ..errors import DataError, HarnessError
-from .results import Results, read_yaml_mapping
+from ..results_folder import Results, read_yaml_mapping
+from ..results_folder.layout import (CONFIG, LATENCY_STATS, METADATA, METRICS, OK, P95_MS, SINGLE,
+                                     TIMINGS, TOTAL)
 from .tolerances import CLASSES, DEFAULT_TOLERANCES, resolve_classes
 
 FORMAT_VERSION = 1
-LATENCY_STATS = ("p50_ms", "p95_ms", "p99_ms", "mean_ms")  # all lower-is-better
 
 
 class _Strict(BaseModel):
@@ -32,9 +33,9 @@ class LatencyCheck(_Strict):
     max_ratio: float = Field(gt=0)
     min_ratio: Optional[float] = Field(None, gt=0, description="below it: improved")
     expected_ratio: Optional[float] = Field(None, gt=0, description="measured by the baseline run")
-    stat: Literal[LATENCY_STATS] = "p95_ms"
-    stage: str = "total"
-    mode: str = "single"
+    stat: Literal[LATENCY_STATS] = P95_MS
+    stage: str = TOTAL
+    mode: str = SINGLE
 
 
 class PipelineBaseline(_Strict):
@@ -100,7 +101,7 @@ def load_baseline(path) -> Expectations:
 
 def expectations_from_config(results: Results) -> Expectations:
     """The `expect:`/`tolerance:` blocks of the run's resolved config (RESULTS/config.yaml)."""
-    path = results.folder / "config.yaml"
+    path = results.path / CONFIG
     pipes = results.config().get("pipelines")
     if not isinstance(pipes, list):
         raise DataError(f"{path}: expected a `pipelines:` list")
@@ -123,24 +124,24 @@ def expectations_from_config(results: Results) -> Expectations:
 
 
 def baseline_from_results(results: Results, pipelines: Optional[List[str]] = None,
-                          latency_reference: Optional[str] = None, latency_stat: str = "p95_ms",
+                          latency_reference: Optional[str] = None, latency_stat: str = P95_MS,
                           latency_slack: float = 1.5) -> BaselineFile:
     """A baseline of every measure of `pipelines` (default: every pipeline that ran), values at
     full precision. With `latency_reference`, each other pipeline gets a latency ratio check
     whose bounds are the measured ratio times/divided by `latency_slack`."""
     meta = results.pipelines
-    names = pipelines or [n for n, m in meta.items() if m.get("status") == "ok"]
+    names = pipelines or [n for n, m in meta.items() if m.status == OK]
     unknown = [n for n in names if n not in meta]
     if unknown:
         raise HarnessError(f"unknown pipeline(s) {', '.join(unknown)}; the run has: "
                            f"{', '.join(meta)}")
     for name in names:
-        if meta[name].get("status") != "ok":
+        if meta[name].status != OK:
             raise HarnessError(f"pipeline {name!r} failed in this run "
-                               f"({meta[name].get('reason')}); it cannot be a baseline")
+                               f"({meta[name].reason}); it cannot be a baseline")
         if not results.metrics.get(name):
-            raise HarnessError(f"pipeline {name!r} has no rows in {results.folder / 'metrics.csv'}")
-    classes = resolve_classes(meta, str(results.folder / "metadata.json"))
+            raise HarnessError(f"pipeline {name!r} has no rows in {results.path / METRICS}")
+    classes = resolve_classes(meta, str(results.path / METADATA))
     ref_value = None
     if latency_reference:
         if latency_reference not in meta:
@@ -156,8 +157,7 @@ def baseline_from_results(results: Results, pipelines: Optional[List[str]] = Non
             latency.append(LatencyCheck(reference=latency_reference, stat=latency_stat,
                                         expected_ratio=ratio, max_ratio=ratio * latency_slack,
                                         min_ratio=ratio / latency_slack))
-        kind = meta[name].get("kind")
-        out[name] = PipelineBaseline(kind=kind, tolerance_class=classes[name],
+        out[name] = PipelineBaseline(kind=meta[name].kind, tolerance_class=classes[name],
                                      measures=dict(results.metrics[name]), latency=latency)
     md = results.metadata
     dataset = md.get("dataset") or {}
@@ -170,12 +170,12 @@ def baseline_from_results(results: Results, pipelines: Optional[List[str]] = Non
     return BaselineFile(recorded_from=recorded, pipelines=out)
 
 
-def _latency(results: Results, pipeline: str, stat: str, stage: str = "total",
-             mode: str = "single") -> float:
+def _latency(results: Results, pipeline: str, stat: str, stage: str = TOTAL,
+             mode: str = SINGLE) -> float:
     key = (pipeline, stage, mode, stat)
-    value = results.timings().get(key)
+    value = results.timing(*key)
     if value is None or value <= 0:
-        raise HarnessError(f"{results.folder / 'timings.csv'}: no positive row "
+        raise HarnessError(f"{results.path / TIMINGS}: no positive row "
                            f"{','.join(key)}; latency ratios need single-query timings "
                            f"(timing.latency_queries > 0)")
     return value

@@ -10,8 +10,9 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from ..results_folder import Results
+from ..results_folder.layout import METADATA, OK, TIMINGS
 from .baseline import Expectations, LatencyCheck
-from .results import Results
 from .tolerances import resolve_classes, tolerance_for
 
 PASS, FAIL, IMPROVED, MISSING, RUN_FAILED = "pass", "fail", "improved", "missing", "run-failed"
@@ -84,16 +85,16 @@ def run_check(results: Results, expected: Expectations) -> Report:
     meta = results.pipelines
     need_class = [n for n, p in expected.pipelines.items()
                   if p.tolerance_class is None and n in meta]
-    classes = resolve_classes(meta, str(results.folder / "metadata.json"), need_class)
+    classes = resolve_classes(meta, str(results.path / METADATA), need_class)
     checks: list[Check] = []
     for name, pipe in expected.pipelines.items():
         if name not in meta:
             checks.append(Check(name, "*", MISSING, detail="pipeline not in this run "
                                 f"(metadata.json has: {', '.join(meta) or 'none'})"))
             continue
-        if meta[name].get("status") != "ok":
+        if meta[name].status != OK:
             checks.append(Check(name, "*", RUN_FAILED,
-                                detail=f"pipeline failed in this run: {meta[name].get('reason')}"))
+                                detail=f"pipeline failed in this run: {meta[name].reason}"))
             continue
         cls = pipe.tolerance_class or classes[name]
         measured = results.metrics.get(name, {})
@@ -108,7 +109,7 @@ def run_check(results: Results, expected: Expectations) -> Report:
             checks.append(Check(name, measure, judge(actual, value - tol, value + tol, "higher"),
                                 value, actual, value - tol, value + tol, "higher", shown))
         checks += [_latency_check(results, name, lat) for lat in pipe.latency]
-    return Report(str(results.folder), str(expected.source), checks,
+    return Report(str(results.path), str(expected.source), checks,
                   _notes(results, expected), _update_hint(results, expected, checks))
 
 
@@ -116,14 +117,13 @@ def _latency_check(results: Results, name: str, lat: LatencyCheck) -> Check:
     measure = f"latency:{lat.stat}"
     shown = (f"ratio <= {lat.max_ratio:.3g}" + (f", >= {lat.min_ratio:.3g}" if lat.min_ratio else "")
              + f" x {lat.reference}")
-    timings = results.timings()
     values = {}
     for pipeline in (name, lat.reference):
         key = (pipeline, lat.stage, lat.mode, lat.stat)
-        value = timings.get(key)
+        value = results.timing(*key)
         if value is None or value <= 0:
             return Check(name, measure, MISSING, lat.expected_ratio, tolerance=shown,
-                         detail=f"no positive row {','.join(key)} in timings.csv")
+                         detail=f"no positive row {','.join(key)} in {TIMINGS}")
         values[pipeline] = value
     ratio = values[name] / values[lat.reference]
     detail = (f"{lat.stage}/{lat.mode} {lat.stat}: {values[name]:.3f} vs "
@@ -159,7 +159,7 @@ def _update_hint(results: Results, expected: Expectations, checks: list[Check]) 
                 new = ", ".join(f"{m}: {values[m]:.4f}" for m in pipe.measures if m in values)
                 lines.append(f"  {name}: expect: {{{new}}}")
         return lines
-    command = ["harness", "baseline", str(results.folder), "--write", str(expected.source),
+    command = ["harness", "baseline", str(results.path), "--write", str(expected.source),
                "--pipelines", ",".join(expected.pipelines)]
     references = {lat.reference for p in expected.pipelines.values() for lat in p.latency}
     stats = {lat.stat for p in expected.pipelines.values() for lat in p.latency}

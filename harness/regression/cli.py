@@ -7,11 +7,12 @@ from typing import Optional
 import click
 
 from ..errors import HarnessError
-from .baseline import (LATENCY_STATS, baseline_from_results, expectations_from_config,
+from ..results_folder import load_results
+from ..results_folder.layout import LATENCY_STATS, P95_MS
+from .baseline import (baseline_from_results, expectations_from_config,
                        load_baseline, write_baseline)
 from .check import run_check
 from .render import as_json, as_markdown, as_table
-from .results import load_results
 
 _RESULTS = click.Path(file_okay=False, path_type=Path)  # existence is checked (exit 1), not click's 2
 
@@ -61,7 +62,7 @@ def check_command(results_dir: Path, baseline_path: Optional[Path], fmt: str,
 @click.option("--pipelines", help="Comma-separated pipelines to include (default: all that ran).")
 @click.option("--latency-reference", metavar="PIPELINE",
               help="Record each pipeline's latency as a ratio to this pipeline's, same run.")
-@click.option("--latency-stat", type=click.Choice(LATENCY_STATS), default="p95_ms",
+@click.option("--latency-stat", type=click.Choice(LATENCY_STATS), default=P95_MS,
               show_default=True, help="Single-query statistic (stage total) the ratio compares.")
 @click.option("--latency-slack", type=click.FloatRange(min=1.0, min_open=True), default=1.5,
               show_default=True, help="Allowed ratio band: measured x/÷ this factor.")

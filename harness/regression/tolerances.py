@@ -10,6 +10,7 @@ from typing import Iterable, Mapping, Optional
 
 from ..errors import DataError
 from ..registry import ANN, DETERMINISTIC, MODEL, TOLERANCE_CLASSES as CLASSES
+from ..results_folder import PipelineInfo
 
 DEFAULT_TOLERANCES = {
     DETERMINISTIC: 5e-5,  # "exact to 4 decimals": |actual - expected| <= 0.00005
@@ -20,16 +21,16 @@ DEFAULT_TOLERANCES = {
 ANY_MEASURE = "*"  # key in a `tolerance:` mapping that applies to every measure of a pipeline
 
 
-def resolve_classes(pipelines: Mapping[str, Mapping], where: str,
+def resolve_classes(pipelines: Mapping[str, PipelineInfo], where: str,
                     names: Optional[Iterable[str]] = None) -> dict[str, str]:
-    """Tolerance class of `names` (default: all) of metadata.json's `pipelines` mapping.
+    """Tolerance class of `names` (default: all) of a run's pipelines (metadata.json).
 
     The runner records each pipeline's class: a first stage's comes from its plugin's declared
     metadata (and its index's exactness), a fusion or rerank takes the loosest of its parts.
     """
     classes: dict[str, str] = {}
     for name in pipelines if names is None else names:
-        cls = pipelines[name].get("tolerance_class")
+        cls = pipelines[name].tolerance_class
         if cls not in CLASSES:
             raise DataError(f"{where}: pipeline {name!r} has tolerance_class {cls!r}; known: "
                             f"{', '.join(CLASSES)} (a results folder from an older harness: "

@@ -20,7 +20,7 @@ from ..evaluation import significance as sig
 from . import markdown
 from . import formatting as fmt
 from .render import render
-from .results import Results, load_results
+from ..results_folder import Results, load_results
 from .tables import comparison_notes
 
 DEFAULT_REPORTS_DIR = Path("reports")

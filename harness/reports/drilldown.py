@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..results_folder import Results
 from ..types import Run, top_k
 from .attribution import DEFAULT_CUT, Attribution, attribute
-from .results import Results
 
 TOP_SHOWN = 5          # results listed per query in a drill-down
 CHANGED_SHOWN = 10     # queries listed per pair
@@ -33,6 +33,13 @@ class RunCache:
         run = run if depth is None else top_k(run, depth)
         self._runs[pipeline] = (depth, run)
         return run
+
+    def missing(self, pipeline: str) -> str:
+        """Why `get` found no run for the pipeline, in words."""
+        path = self.results.run_file(pipeline)
+        if path is None:
+            return f"{pipeline} (metadata.json records no run_file)"
+        return f"{pipeline} ({path.relative_to(self.results.path)} is not in the folder)"
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,8 @@ def pair_view(results: Results, runs: RunCache, a: str, b: str, measure: str) ->
     changed = [q for q in changed if values_b[q] != values_a[q]][:CHANGED_SHOWN]
     run_a, run_b = runs.get(a, DEFAULT_CUT), runs.get(b, DEFAULT_CUT)
     qrels = results.qrels or {}
-    view = PairView(a, b, measure, [], [p for p, r in ((a, run_a), (b, run_b)) if r is None])
+    view = PairView(a, b, measure, [],
+                    [runs.missing(p) for p, r in ((a, run_a), (b, run_b)) if r is None])
     for qid in changed:
         judged = qrels.get(qid, {})
         view.queries.append(ChangedQuery(
@@ -99,8 +107,8 @@ def attributions(results: Results, runs: RunCache) -> tuple[list[Attribution], l
         first = runs.get(info.parent, info.rerank_depth)
         final = runs.get(info.name, DEFAULT_CUT)
         if first is None or final is None:
-            notes.append(f"{info.name}: run of {info.parent if first is None else info.name} "
-                         "not found under runs/.")
+            notes.append(f"{info.name}: no run for "
+                         f"{runs.missing(info.parent if first is None else info.name)}.")
             continue
         out.append(attribute(info.name, info.parent, results.qrels, first, final,
                              info.rerank_depth))

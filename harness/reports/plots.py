@@ -1,21 +1,20 @@
 """The report's three plots, each an inline SVG string (empty when the run has no such data)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .results import Results
+from ..results_folder import Results
+from ..results_folder.layout import ANN_SEARCH, FIRST_STAGE, P95_MS, QPS, SINGLE, TOTAL
 from .svg import Point, pareto_front, scatter
 from .tables import primary_measure
 
 ANN_RECALL_PREFIX = "ann_recall"
 # Where a pipeline's single-query q/s and p95 latency are read from, first found wins.
-SINGLE_QPS = (("total", "single", "qps"), ("first_stage", "single", "qps"))
-SINGLE_P95 = (("total", "single", "p95_ms"), ("first_stage", "single", "p95_ms"))
+SINGLE_QPS = ((TOTAL, SINGLE, QPS), (FIRST_STAGE, SINGLE, QPS))
+SINGLE_P95 = ((TOTAL, SINGLE, P95_MS), (FIRST_STAGE, SINGLE, P95_MS))
 # ANN points: the index search alone (ann-benchmarks' view) when the run measured it.
-SEARCH_QPS = (("ann_search", "single", "qps"), *SINGLE_QPS)
-_PARAMETER_SUFFIX = re.compile(r"(-[A-Za-z_]+=?[0-9.]+)+$")
+SEARCH_QPS = ((ANN_SEARCH, SINGLE, QPS), *SINGLE_QPS)
 
 
 @dataclass(frozen=True)
@@ -34,14 +33,17 @@ def _timing(results: Results, pipeline: str, candidates) -> Optional[float]:
     return None
 
 
-def sweep_family(results: Results, pipeline: str) -> str:
-    """The ANN sweep a pipeline belongs to: metadata `pipelines.<name>.sweep`, else its name
-    without parameters (`hnsw-M16-ef64` -> `hnsw`, `ivf@nprobe=8` -> `ivf`)."""
-    meta = (results.metadata.get("pipelines") or {}).get(pipeline) or {}
-    if isinstance(meta, dict) and meta.get("sweep"):
-        return str(meta["sweep"])
-    base = re.split(r"[@\[(:{]", pipeline)[0]
-    return _PARAMETER_SUFFIX.sub("", base) or pipeline
+def series(results: Results, pipeline: str) -> str:
+    """The line a pipeline's point belongs to: its ANN sweep (`pipelines.<name>.sweep`); for a
+    reranked pipeline, one reranker over one first stage (the name without `@<rerank_depth>`);
+    else the pipeline alone."""
+    info = results.pipelines[pipeline]
+    if info.sweep:
+        return info.sweep
+    depth = f"@{info.rerank_depth}"
+    if info.parent and info.rerank_depth and pipeline.endswith(depth):
+        return pipeline[:-len(depth)]
+    return pipeline
 
 
 def ann_pareto(results: Results) -> Optional[Plot]:
@@ -52,7 +54,7 @@ def ann_pareto(results: Results) -> Optional[Plot]:
     for pipeline, means in results.metrics.items():
         qps = _timing(results, pipeline, SEARCH_QPS)
         if recall in means and qps and qps > 0:
-            points.append(Point(means[recall], qps, pipeline, sweep_family(results, pipeline)))
+            points.append(Point(means[recall], qps, pipeline, series(results, pipeline)))
     if not points:
         return None
     front = pareto_front(points, minimize_x=False)
@@ -69,8 +71,7 @@ def quality_vs_latency(results: Results) -> Optional[Plot]:
     for pipeline, means in results.metrics.items():
         p95 = _timing(results, pipeline, SINGLE_P95)
         if measure in means and p95 and p95 > 0:
-            family = sweep_family(results, re.sub(r"@\d+$", "", pipeline))
-            points.append(Point(p95, means[measure], pipeline, family))
+            points.append(Point(p95, means[measure], pipeline, series(results, pipeline)))
     if not points:
         return None
     front = pareto_front(points, minimize_x=True)
@@ -84,10 +85,10 @@ def quality_vs_depth(results: Results) -> Optional[Plot]:
     measure = primary_measure(results)
     points = []
     for pipeline, means in results.metrics.items():
-        info = results.pipelines.get(pipeline)
-        if info and info.rerank_depth and measure in means:
-            series = re.sub(r"@\d+$", "", pipeline)
-            points.append(Point(info.rerank_depth, means[measure], pipeline, series))
+        info = results.pipelines[pipeline]
+        if info.rerank_depth and measure in means:
+            points.append(Point(info.rerank_depth, means[measure], pipeline,
+                                series(results, pipeline)))
     if not points:
         return None
     return Plot("depth", f"{measure} vs rerank depth",

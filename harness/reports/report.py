@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -11,13 +10,14 @@ from typing import Optional
 from .. import atomic
 from ..errors import HarnessError
 from ..evaluation import significance as sig
+from ..results_folder import PipelineInfo, Results, load_results
+from ..results_folder.layout import FAILED
 from . import markdown
 from .compare import build_comparison
 from .attribution import DEFAULT_CUT
 from .drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attributions, pair_view
 from .plots import all_plots
 from .render import render
-from .results import Results, load_results
 from .tables import (COST_COLUMNS, choose_baseline, cost_rows, leaderboard, primary_measure,
                      significance, stage_table)
 
@@ -71,10 +71,10 @@ def _context(results: Results, baseline: str, pair, stats: StatsSettings) -> dic
         pairs=[pair_view(results, runs, a, b, measure) for a, b in _pairs(results, baseline, pair)],
         changed_shown=CHANGED_SHOWN, top_shown=TOP_SHOWN, has_qrels=results.qrels is not None,
         attributions=found, attribution_notes=notes, cut=DEFAULT_CUT,
-        failed=[p for p in results.pipelines.values() if p.status == "failed"],
+        failed=[p for p in results.pipelines.values() if p.status == FAILED],
         warnings=_warnings(results),
         environment=_environment_rows(meta), packages=_packages(meta),
-        pipelines_meta=_pipelines_meta(meta), config_text=_config_text(results))
+        pipelines_meta=_pipelines_meta(results), config_text=results.config_text())
 
 
 def _pairs(results: Results, baseline: str, pair) -> list[tuple[str, str]]:
@@ -90,11 +90,11 @@ def _pairs(results: Results, baseline: str, pair) -> list[tuple[str, str]]:
 def _warnings(results: Results) -> list[str]:
     out = []
     no_metrics = [p for p, info in results.pipelines.items()
-                  if info.status != "failed" and p not in results.metrics]
+                  if info.status != FAILED and p not in results.metrics]
     if no_metrics:
         out.append(f"pipelines with status ok but no rows in metrics.csv: {', '.join(no_metrics)}")
     if not results.per_query:
-        out.append("per_query.csv is missing or empty: no confidence intervals or significance.")
+        out.append("per_query.csv has no rows: no confidence intervals or significance.")
     return out
 
 
@@ -118,18 +118,20 @@ def _packages(meta: dict) -> list[tuple[str, str]]:
     return sorted(((meta.get("environment") or {}).get("packages") or {}).items())
 
 
-def _pipelines_meta(meta: dict) -> list[tuple[str, dict]]:
-    out = []
-    for name, info in (meta.get("pipelines") or {}).items():
-        info = info if isinstance(info, dict) else {}
-        out.append((name, {"status": info.get("status", "ok"), "stages": info.get("stages") or [],
-                           "models": json.dumps(info.get("models") or {}, sort_keys=True)}))
-    return out
+def _pipelines_meta(results: Results) -> list[tuple[str, dict]]:
+    return [(name, {"status": info.status, "stages": list(info.stages),
+                     "models": models_text(info)}) for name, info in results.pipelines.items()]
 
 
-def _config_text(results: Results) -> str:
-    path = results.path / "config.yaml"
-    return path.read_text(encoding="utf-8") if path.exists() else ""
+def models_text(info: PipelineInfo) -> str:
+    """`pipelines.<name>.models` in words, `<stage label>: <config field>=<model name>` for each
+    model a stage loaded ("none" where no stage loads one); for a run from a harness that did not
+    record models, the stage labels, which name the plugins that ran."""
+    if info.models is None:
+        return ", ".join(info.stages)
+    return "; ".join(f"{stage}: " + ", ".join(f"{field}={model['name']}"
+                                               for field, model in by_field.items())
+                     for stage, by_field in info.models.items()) or "none"
 
 
 SUMMARY_COLUMNS = ("pipeline", "measure", "mean", "ci_low", "ci_high", "n_queries", "best",

@@ -1,35 +1,58 @@
-"""Synthetic results folders (docs/results.md layout) for the report tests and size benchmark.
+"""Synthetic results folders for the report tests and the report-size benchmark.
 
-Seeded and realistic in shape: first stages of different quality, an ANN sweep with
-`ann_recall@10` and q/s, two rerankers over `bm25` at two depths, a failed pipeline, runs, timings,
-metadata, and the side files `qrels.tsv`, `queries.tsv`, `titles.tsv`. Metrics are computed from
-the runs with the harness's own evaluation, so metrics.csv is the mean of per_query.csv.
+Written through the runner's own `ResultsWriter`, with the pipeline names (`<entry>/<backend>[...]`
+sweep points, `<parent>>><reranker>@<depth>`) and metadata.json entries `harness run` writes, so
+a report cannot depend on anything the runner does not write. Seeded and realistic in shape: first
+stages of different quality, ANN sweep points with `ann_recall@10`, two rerankers over `bm25` at
+two depths and a failed pipeline. Metrics come from the runs through the harness's own
+evaluation. Only pareto.json is left out (reports do not read it).
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .. import atomic
+from ..benchmark import with_extra
+from ..config import Config
 from ..evaluation.metrics import evaluate, parse_measures
-from ..trec import write_run
-from ..types import Qrels, Run, ranked
+from ..hashing import stable_hash
+from ..registry import ANN, DETERMINISTIC, MODEL, loosest
+from ..results_folder import ResultsWriter
+from ..results_folder.layout import (BATCH, BUILD, FAILED, FIRST_STAGE, INDEX, MEAN_MS, N_QUERIES,
+                                     OK, P50_MS, P95_MS, P99_MS, PEAK_RSS_DELTA_BYTES, QPS, RERANK,
+                                     SINGLE, SIZE_BYTES, THREADS, TOTAL, WALL_S)
+from ..types import Dataset, Document, Qrels, Run, ranked
 
 MEASURES = ("nDCG@10", "RR@10", "R@100")
+ANN_RECALL = "ann_recall@10"
+LATENCY_QUERIES = 100
+# Tolerance class of a first stage by retriever type, as its plugin declares it (sweep points:
+# ann), and the models a stage loads by type, as `pipelines.<name>.models` records them.
+_CLASSES = {"bm25": DETERMINISTIC, "bm25s": DETERMINISTIC, "dense": DETERMINISTIC,
+            "dpr": DETERMINISTIC}
+_MODELS = {"dense": {"model": "sentence-transformers/all-MiniLM-L6-v2"},
+           "dpr": {"question_model": "facebook/dpr-question_encoder-single-nq-base",
+                   "context_model": "facebook/dpr-ctx_encoder-single-nq-base"},
+           "ce": {"model": "cross-encoder/ms-marco-MiniLM-L-6-v2"},
+           "colbert": {"model": "colbert-ir/colbertv2.0"}}
+
+
+def _models(label: str, plugin: str) -> dict:
+    return {label: {field: {"name": name, "fingerprint": stable_hash(name)}
+                    for field, name in _MODELS[plugin].items()}} if plugin in _MODELS else {}
 
 
 @dataclass(frozen=True)
 class FirstStage:
     name: str
+    retriever: str                # the plugin type (stage label `retriever:<type>`)
     skill: float                  # 0..1: how high relevant docs tend to rank
     latency_ms: float
     ann_recall: Optional[float] = None   # set for ANN sweep points
-    sweep: Optional[str] = None
+    sweep: Optional[str] = None          # their family, `<entry>/<backend>`
 
 
 @dataclass(frozen=True)
@@ -45,14 +68,21 @@ class Rerank:
         return f"{self.parent}>>{self.reranker}@{self.depth}"
 
 
+def sweep_point(entry: str, backend: str, params: str, skill: float, latency_ms: float,
+                ann_recall: float) -> FirstStage:
+    """An ANN sweep point named as the runner names it, e.g. `dense/hnsw[M=16,ef=64]`."""
+    return FirstStage(f"{entry}/{backend}[{params}]", "dense", skill, latency_ms, ann_recall,
+                      f"{entry}/{backend}")
+
+
 DEFAULT_FIRST = (
-    FirstStage("bm25", 0.55, 2.0),
-    FirstStage("dense-minilm", 0.6, 9.0),
-    FirstStage("hnsw-M16-ef16", 0.5, 0.3, 0.82, "hnsw"),
-    FirstStage("hnsw-M16-ef64", 0.57, 0.6, 0.95, "hnsw"),
-    FirstStage("hnsw-M16-ef256", 0.6, 1.6, 0.995, "hnsw"),
-    FirstStage("ivf-nlist64-nprobe4", 0.52, 0.4, 0.80, "ivf"),
-    FirstStage("ivf-nlist64-nprobe16", 0.58, 1.5, 0.93, "ivf"),
+    FirstStage("bm25", "bm25", 0.55, 2.0),
+    FirstStage("dense-minilm", "dense", 0.6, 9.0),
+    sweep_point("dense", "hnsw", "M=16,ef=16", 0.5, 0.3, 0.82),
+    sweep_point("dense", "hnsw", "M=16,ef=64", 0.57, 0.6, 0.95),
+    sweep_point("dense", "hnsw", "M=16,ef=256", 0.6, 1.6, 0.995),
+    sweep_point("dense", "ivf", "nlist=64,nprobe=4", 0.52, 0.4, 0.80),
+    sweep_point("dense", "ivf", "nlist=64,nprobe=16", 0.58, 1.5, 0.93),
 )
 DEFAULT_RERANK = (Rerank("bm25", "ce", 20, 0.8, 40.0), Rerank("bm25", "ce", 100, 0.85, 180.0))
 
@@ -80,12 +110,56 @@ def _rerank_run(rng, qrels: Qrels, first: Run, depth: int, skill: float) -> Run:
     return run
 
 
-def _csv(rows: list[tuple], header: tuple[str, ...]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[repr(v) if isinstance(v, float) else v for v in row] for row in rows])
-    return buffer.getvalue()
+def _stage_rows(stage: str, ms: float, n_queries: int) -> list[tuple]:
+    """A query stage's timings.csv rows (pipeline column left out), as the runner writes them."""
+    n_single = float(min(LATENCY_QUERIES, n_queries))
+    return [(stage, BATCH, WALL_S, n_queries * ms / 4000), (stage, BATCH, QPS, 4000.0 / ms),
+            (stage, BATCH, N_QUERIES, float(n_queries)), (stage, BATCH, THREADS, 2.0),
+            (stage, SINGLE, P50_MS, ms), (stage, SINGLE, P95_MS, ms * 1.6),
+            (stage, SINGLE, P99_MS, ms * 2.3), (stage, SINGLE, MEAN_MS, ms * 1.1),
+            (stage, SINGLE, N_QUERIES, n_single), (stage, SINGLE, QPS, 1000.0 / (ms * 1.1))]
+
+
+def _index_rows(stage: FirstStage, n_docs: int) -> list[tuple]:
+    return [(INDEX, BUILD, WALL_S, 3.0 + 40 * stage.skill),
+            (INDEX, BUILD, SIZE_BYTES, float(n_docs * 1536)),
+            (INDEX, BUILD, PEAK_RSS_DELTA_BYTES, float(n_docs * 4096))]
+
+
+def _config(name: str, first_stages, reranks, failed: dict, k: int, seed: int) -> Config:
+    """The resolved config such a run comes from: one entry per first stage or sweep family."""
+    entries: dict[str, dict] = {}
+    for stage in first_stages:
+        if stage.sweep:
+            entry, backend = stage.sweep.rsplit("/", 1)
+            spec = entries.setdefault(entry, {"name": entry, "retriever": {
+                "type": stage.retriever, "index": []}})
+            if {"type": backend} not in spec["retriever"]["index"]:
+                spec["retriever"]["index"].append({"type": backend})
+        else:
+            entries[stage.name] = {"name": stage.name, "retriever": {"type": stage.retriever}}
+    for stage in reranks:
+        spec = entries[stage.parent].setdefault("rerank", {"type": stage.reranker, "depth": []})
+        spec["depth"].append(stage.depth)
+    for pipeline in failed:
+        entries[pipeline] = {"name": pipeline, "retriever": {"type": pipeline}}
+    return Config.model_validate({"name": name, "dataset": {"name": "synthetic"}, "k": k,
+                                  "seed": seed, "measures": list(MEASURES),
+                                  "timing": {"latency_queries": LATENCY_QUERIES},
+                                  "pipelines": list(entries.values())})
+
+
+def _dataset(rng, n_queries: int, n_docs: int) -> Dataset:
+    doc_ids = [f"d{i}" for i in range(n_docs)]
+    qids = [f"q{i}" for i in range(n_queries)]
+    qrels: Qrels = {q: {str(d): int(rng.integers(1, 3))
+                        for d in rng.choice(doc_ids, size=int(rng.integers(1, 4)), replace=False)}
+                    for q in qids}
+    corpus = {d: Document(d, f"Document {d} on topic {i % 13}", f"Text of {d}.")
+              for i, d in enumerate(doc_ids)}
+    queries = {q: f"synthetic question number {i} about <topic & {i % 7}>"
+               for i, q in enumerate(qids)}
+    return Dataset("synthetic", "test", corpus, queries, qrels, {"corpus.jsonl": "ef34" * 16})
 
 
 def write_results(out: Path, n_queries: int = 40, n_docs: int = 400, depth: int = 100,
@@ -95,73 +169,66 @@ def write_results(out: Path, n_queries: int = 40, n_docs: int = 400, depth: int 
     rng = np.random.default_rng(seed)
     out = Path(out)
     failed = {"colbert-plaid": "timeout after 600 s"} if failed is None else failed
-    doc_ids = [f"d{i}" for i in range(n_docs)]
-    qids = [f"q{i}" for i in range(n_queries)]
-    qrels: Qrels = {q: {str(d): int(rng.integers(1, 3))
-                        for d in rng.choice(doc_ids, size=int(rng.integers(1, 4)), replace=False)}
-                    for q in qids}
+    writer = ResultsWriter(out)
+    writer.config(_config("synthetic", first_stages, reranks, failed, depth, seed))
+    dataset = _dataset(rng, n_queries, n_docs)
+    doc_ids = list(dataset.corpus)
     measures = parse_measures(MEASURES)
     runs: dict[str, Run] = {}
-    for stage in first_stages:
-        runs[stage.name] = _first_stage_run(rng, qrels, doc_ids, stage.skill, depth)
-    for stage in reranks:
-        runs[stage.name] = _rerank_run(rng, qrels, runs[stage.parent], stage.depth, stage.skill)
-
-    metrics, per_query, timings, pipelines = [], [], [], {}
+    evaluations, timings, pipelines = {}, [], {}
     for stage in (*first_stages, *reranks):
-        name = stage.name
-        write_run(out / "runs" / f"{len(pipelines):02d}.trec", runs[name], name)
-        result = evaluate(qrels, runs[name], measures)
-        values = {m: result.per_query[m] for m in result.per_query}
-        if getattr(stage, "ann_recall", None) is not None:
-            values["ann_recall@10"] = {q: float(np.clip(rng.normal(stage.ann_recall, 0.03), 0, 1))
-                                       for q in qids}
-        for measure, by_qid in values.items():
-            per_query += [(name, q, measure, v) for q, v in by_qid.items()]
-            metrics.append((name, measure, sum(by_qid.values()) / len(by_qid)))
-        total_ms = stage.latency_ms + (0 if isinstance(stage, Rerank) else 0.2)
-        stage_name = "rerank" if isinstance(stage, Rerank) else "first_stage"
-        for st, ms in ((stage_name, stage.latency_ms), ("total", total_ms)):
-            timings += [(name, st, "single", "p50_ms", ms), (name, st, "single", "p95_ms", ms * 1.6),
-                        (name, st, "single", "p99_ms", ms * 2.3),
-                        (name, st, "single", "qps", 1000.0 / ms),
-                        (name, st, "single", "n_queries", float(min(100, n_queries)))]
-        timings.append((name, "total", "batch", "qps", 4000.0 / total_ms))
-        if isinstance(stage, FirstStage):
-            timings += [(name, "index", "build", "wall_s", 3.0 + 40 * stage.skill),
-                        (name, "index", "build", "size_bytes", float(n_docs * 1536)),
-                        (name, "index", "build", "peak_rss_delta_bytes", float(n_docs * 4096))]
-            pipelines[name] = {"status": "ok", "stages": [f"retriever:{name}"], "models": {},
-                               "reason": None, **({"sweep": stage.sweep} if stage.sweep else {})}
+        is_rerank = isinstance(stage, Rerank)
+        if is_rerank:
+            parent = next(s for s in first_stages if s.name == stage.parent)
+            run = _rerank_run(rng, dataset.qrels, runs[stage.parent], stage.depth, stage.skill)
+            rows = [*_index_rows(parent, n_docs), *_stage_rows(FIRST_STAGE, parent.latency_ms,
+                                                               n_queries),
+                    *_stage_rows(RERANK, stage.latency_ms, n_queries)]
+            total_ms = parent.latency_ms + stage.latency_ms
+            labels = [f"retriever:{parent.retriever}", f"reranker:{stage.reranker}@{stage.depth}"]
+            models = {**_models(labels[0], parent.retriever), **_models(labels[1], stage.reranker)}
+            tolerance = loosest([MODEL, pipelines[stage.parent]["tolerance_class"]])
         else:
-            pipelines[name] = {"status": "ok", "parent": stage.parent, "models": {"ce": "tiny"},
-                               "stages": [f"retriever:{stage.parent}",
-                                          f"reranker:{stage.reranker}@{stage.depth}"],
-                               "reason": None}
+            run = _first_stage_run(rng, dataset.qrels, doc_ids, stage.skill, depth)
+            rows = [*_index_rows(stage, n_docs), *_stage_rows(FIRST_STAGE, stage.latency_ms,
+                                                              n_queries)]
+            total_ms = stage.latency_ms
+            labels = [f"retriever:{stage.retriever}"]
+            models = _models(labels[0], stage.retriever)
+            tolerance = ANN if stage.sweep else _CLASSES.get(stage.retriever, MODEL)
+        runs[stage.name] = run
+        extra = {}
+        if not is_rerank and stage.ann_recall is not None:
+            extra[ANN_RECALL] = {q: float(np.clip(rng.normal(stage.ann_recall, 0.03), 0, 1))
+                                 for q in dataset.qrels}
+        evaluations[stage.name] = with_extra(evaluate(dataset.qrels, run, measures), extra)
+        timings += [(stage.name, *row) for row in (*rows, *_stage_rows(TOTAL, total_ms, n_queries))]
+        pipelines[stage.name] = {
+            "status": OK, "reason": None, "kind": RERANK if is_rerank else FIRST_STAGE,
+            "tolerance_class": tolerance, "parent": stage.parent if is_rerank else None,
+            "sweep": None if is_rerank else stage.sweep,
+            "rerank_depth": stage.depth if is_rerank else None, "stages": labels,
+            "stage_stats": {}, "models": models,
+            "queries_without_results": evaluations[stage.name].queries_without_results,
+            "result_flags": {}, "run_file": writer.run(stage.name, run)}
     for name, reason in failed.items():
-        pipelines[name] = {"status": "failed", "stages": [f"retriever:{name}"], "models": {},
-                           "reason": reason}
+        pipelines[name] = {"status": FAILED, "reason": reason, "kind": FIRST_STAGE,
+                           "tolerance_class": MODEL, "parent": None, "sweep": None,
+                           "rerank_depth": None, "stages": [f"retriever:{name}"],
+                           "stage_stats": {}, "models": {}}
 
-    atomic.write_text(out / "metrics.csv", _csv(metrics, ("pipeline", "measure", "value")))
-    atomic.write_text(out / "per_query.csv",
-                      _csv(per_query, ("pipeline", "qid", "measure", "value")))
-    atomic.write_text(out / "timings.csv",
-                      _csv(timings, ("pipeline", "stage", "mode", "stat", "value")))
-    atomic.write_json(out / "metadata.json", {
-        "run_name": run_name, "created_utc": "2026-01-01T00:00:00Z", "config_hash": "ab12" * 16,
+    writer.metrics(evaluations)
+    writer.timings(timings)
+    writer.dataset_files(dataset, runs)
+    writer.metadata({
+        "run_name": run_name, "config_name": "synthetic", "created_utc": "2026-01-01T00:00:00Z",
+        "wall_s": 1.0, "config_hash": "ab12" * 16,
         "git_commit": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False,
         "environment": {"python": "3.11.7", "packages": {"numpy": np.__version__, "torch": "2.13.0"},
                         "cpu": "Synthetic CPU", "cores": 2, "device": "cpu", "threads": 2,
                         "platform": "Linux"},
-        "dataset": {"name": "synthetic", "split": "test", "n_docs": n_docs,
-                    "n_queries": n_queries, "checksums": {"corpus.jsonl": "ef34" * 16},
-                    "warnings": []},
-        "pipelines": pipelines})
-    atomic.write_text(out / "config.yaml", f"name: synthetic\nseed: {seed}\n")
-    atomic.write_text(out / "qrels.tsv", "query-id\tcorpus-id\tscore\n" + "".join(
-        f"{q}\t{d}\t{g}\n" for q, judged in qrels.items() for d, g in judged.items()))
-    atomic.write_text(out / "queries.tsv", "".join(
-        f"{q}\tsynthetic question number {i} about <topic & {i % 7}>\n" for i, q in enumerate(qids)))
-    atomic.write_text(out / "titles.tsv", "".join(
-        f"{d}\tDocument {d} on topic {i % 13}\n" for i, d in enumerate(doc_ids)))
+        "dataset": {"name": dataset.name, "split": dataset.split, "checksums": dataset.checksums,
+                    "n_docs": n_docs, "n_queries": n_queries, "stats": {}, "warnings": []},
+        "measures": [str(m) for m in measures], "latency_queries": LATENCY_QUERIES,
+        "nodes": {"computed": len(runs)}, "pipelines": pipelines})
     return out

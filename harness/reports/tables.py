@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..errors import HarnessError
 from ..evaluation import significance as sig
-from .results import Results
+from ..results_folder import Results
 
 PRIMARY_MEASURES = ("nDCG@10",)  # the quality axis of plots and drill-downs, when present
 

@@ -7,22 +7,14 @@ import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import yaml
+from ..atomic import write_json, write_text
+from ..config import Config, dump
+from ..evaluation.metrics import Evaluation
+from ..trec import write_run
+from ..types import Dataset, ranked
+from . import layout as L
 
-from .atomic import write_json, write_text
-from .config import Config
-from .evaluation.metrics import Evaluation
-from .trec import write_run
-from .types import Dataset, ranked
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
-
-
-def run_file_name(pipeline: str) -> str:
-    """A file name for a pipeline's run: readable, and unique for distinct pipeline names."""
-    from .hashing import stable_hash
-    safe = _UNSAFE.sub("_", pipeline).strip("_")
-    return f"{safe}.trec" if safe == pipeline else f"{safe}-{stable_hash(pipeline)[:8]}.trec"
+_SEPARATORS = re.compile(r"[\t\r\n]")
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
@@ -39,47 +31,45 @@ class ResultsWriter:
         self.out = Path(out_dir)
 
     def config(self, config: Config) -> None:
-        from .config import dump
         write_text(self.out / "config.yaml", dump(config))
 
     def dataset_files(self, dataset: Dataset, runs: dict) -> None:
         """qrels, query texts and titles of the documents a report shows (top 10 and judged)."""
-        write_text(self.out / "qrels.tsv", _csv_tsv(
-            ("query-id", "corpus-id", "score"),
+        write_text(self.out / L.QRELS, _tsv(
+            L.QRELS_HEADER,
             ((q, d, g) for q, docs in dataset.qrels.items() for d, g in docs.items())))
-        write_text(self.out / "queries.tsv", _csv_tsv(
-            ("query-id", "text"), ((q, t) for q, t in dataset.judged_queries().items())))
+        write_text(self.out / L.QUERIES, _tsv(
+            L.QUERIES_HEADER, ((q, t) for q, t in dataset.judged_queries().items())))
         shown = {d for docs in dataset.qrels.values() for d in docs}
         for run in runs.values():
             for docs in run.values():
                 shown.update(d for d, _ in ranked(docs)[:10])
-        write_text(self.out / "titles.tsv", _csv_tsv(
-            ("corpus-id", "title"),
-            ((d, _title(dataset, d)) for d in dataset.corpus if d in shown)))
+        write_text(self.out / L.TITLES, _tsv(
+            L.TITLES_HEADER, ((d, _title(dataset, d)) for d in dataset.corpus if d in shown)))
 
     def metrics(self, evaluations: dict[str, Evaluation]) -> None:
-        write_text(self.out / "metrics.csv", _csv(
-            ("pipeline", "measure", "value"),
+        write_text(self.out / L.METRICS, _csv(
+            L.METRICS_HEADER,
             ((p, m, v) for p, ev in evaluations.items() for m, v in ev.aggregate.items())))
-        write_text(self.out / "per_query.csv", _csv(
-            ("pipeline", "qid", "measure", "value"),
+        write_text(self.out / L.PER_QUERY, _csv(
+            L.PER_QUERY_HEADER,
             ((p, q, m, v) for p, ev in evaluations.items()
              for m, values in ev.per_query.items() for q, v in values.items())))
 
     def timings(self, rows: Iterable[tuple]) -> None:
-        write_text(self.out / "timings.csv",
-                   _csv(("pipeline", "stage", "mode", "stat", "value"), rows))
+        write_text(self.out / L.TIMINGS, _csv(L.TIMINGS_HEADER, rows))
 
     def run(self, pipeline: str, run: dict) -> str:
-        name = run_file_name(pipeline)
-        write_run(self.out / "runs" / name, run, _UNSAFE.sub("_", pipeline))
-        return f"runs/{name}"
+        """Write the pipeline's run; returns the path to record as `pipelines.<name>.run_file`."""
+        name = f"{L.RUNS_DIR}/{L.run_file_name(pipeline)}"
+        write_run(self.out / name, run, L.run_tag(pipeline))
+        return name
 
     def pareto(self, fronts: dict) -> None:
-        write_json(self.out / "pareto.json", fronts)
+        write_json(self.out / L.PARETO, fronts)
 
     def metadata(self, metadata: dict) -> None:
-        write_json(self.out / "metadata.json", metadata)
+        write_json(self.out / L.METADATA, metadata)
 
 
 def _title(dataset: Dataset, doc_id: str) -> str:
@@ -87,7 +77,8 @@ def _title(dataset: Dataset, doc_id: str) -> str:
     return doc.title or doc.text[:80]
 
 
-def _csv_tsv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+def _tsv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """Tab-separated, no quoting: tabs and line breaks inside a value become spaces."""
     lines = ["\t".join(header)]
-    lines += ["\t".join(str(v).replace("\t", " ").replace("\n", " ") for v in row) for row in rows]
+    lines += ["\t".join(_SEPARATORS.sub(" ", str(v)) for v in row) for row in rows]
     return "\n".join(lines) + "\n"
