@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from harness import config as config_mod
+from harness.benchmark import run_benchmark
 from harness.config import Config
 from harness.errors import DataError
 from harness.evaluation import significance as sig
@@ -21,6 +23,7 @@ from harness.reports.svg import Point, pareto_front
 from harness.reports.synthetic import write_results
 from harness.results_folder import PipelineInfo, ResultsWriter, load_results
 from harness.types import Dataset, Document
+from tiny_models import tiny_sentence_transformer
 
 
 class _Collector(HTMLParser):
@@ -367,3 +370,95 @@ def test_report_opens_in_headless_chromium(results, report, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
+
+# -- a real run ----------------------------------------------------------------------------------
+# Every pipeline kind `harness run` writes: a first stage, a rerank at two depths, an ANN sweep of
+# two points and a fusion, on the bundled SciFact slice. The report must find every run the
+# runner wrote (under the names it gives them) and show what metadata.json records.
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("real")
+    model = str(tiny_sentence_transformer(work / "tiny-st"))
+    cfg = config_mod.validate({
+        "name": "real", "k": 20, "isolation": "none", "measures": ["nDCG@10", "R@10"],
+        "dataset": {"name": "scifact", "split": "test",
+                    "slice": {"queries": 10, "extra_docs": 100}},
+        "timing": {"latency_queries": 3, "warmup": 1},
+        "pipelines": [
+            {"name": "bm25s", "retriever": {"type": "bm25s"},
+             "rerank": {"type": "oracle", "depth": [5, 20]}},
+            {"name": "dense", "retriever": {"type": "dense", "model": model, "index": {
+                "type": "hnsw", "build": {"M": 8}, "search": {"ef": [20, 40]}}}},
+            {"name": "rrf", "fuse": {"type": "rrf", "inputs": ["bm25s", "dense"]}}]})
+    return run_benchmark(cfg, work / "results", cache_dir=work / "cache", progress=False).out_dir
+
+
+@pytest.fixture(scope="module")
+def real_report(real_run, tmp_path_factory):
+    return build_report(real_run, tmp_path_factory.mktemp("real-report") / "out")
+
+
+def _two_stage(results_dir) -> list[str]:
+    """Reranked pipelines, from metadata.json as the runner writes it."""
+    results = load_results(results_dir)
+    names = [n for n, info in results.pipelines.items() if info.parent]
+    assert sorted(names) == ["bm25s>>oracle@20", "bm25s>>oracle@5"]
+    return names
+
+
+def assert_report_shows_every_run(page: _Collector, results_dir) -> None:
+    results = load_results(results_dir)
+    assert {"drilldown", "attribution"} <= set(page.sections)
+    # The drill-down: the baseline against every other pipeline, each with its runs found.
+    assert set(page.pairs) == {f"bm25s → {p}" for p in results.metrics if p != "bm25s"}
+    for pair, view in page.pairs.items():
+        assert not any(n.startswith("No run file") for n in view["notes"]), pair
+        assert view["queries"] == 0 or view["hits"] > 0, pair
+    for name in _two_stage(results_dir):
+        view = page.pairs[f"bm25s → {name}"]
+        assert view["queries"] > 0 and view["hits"] > 0, name
+        counts = page.attribution[name]
+        assert set(counts) == {"retrieval miss", "rerank demotion", "promoted", "unchanged"}
+        assert sum(counts.values()) > 0, name
+    # The models column: what metadata records (no run records `models` yet: the stage labels).
+    models = {name: cells[-1] for name, cells in
+              page.table(["pipeline", "status", "stages", "models"]).items()}
+    assert set(models) == set(results.pipelines)
+    for name, info in results.pipelines.items():
+        if info.models is None:
+            assert models[name] == ", ".join(info.stages)
+        assert models[name], name
+    assert "retriever:dense" in models["dense/hnsw[M=8,ef=20]"]
+    assert "reranker:oracle@5" in models["bm25s>>oracle@5"]
+
+
+def test_real_run_report_has_drilldown_attribution_and_models(real_run, real_report):
+    html = real_report.read_text()
+    assert "not found under runs/" not in html and "No run file" not in html
+    assert_report_shows_every_run(parse(html), real_run)
+
+
+def test_real_run_pipelines_stages_and_stats_appear_without_changes(real_run, real_report):
+    page = parse(real_report.read_text())
+    expected = {}
+    for row in read_csv(real_run / "metrics.csv"):
+        expected.setdefault(row["pipeline"], {})[row["measure"]] = float(row["value"])
+    assert {p: {m: v for m, (v, _) in c.items()} for p, c in page.leaderboard.items()} == expected
+    assert "ann_recall@10" in expected["dense/hnsw[M=8,ef=40]"]
+    stage_rows = {(r[0], r[1]) for t in page.tables if "mode" in t["header"] for r in t["rows"]
+                  if len(r) > 1}
+    # A fusion's inputs carry their position; stats the tables do not know are shown too.
+    assert {("rrf", "index.1"), ("rrf", "first_stage.2"), ("rrf", "fusion"),
+            ("dense/hnsw[M=8,ef=20]", "ann_search")} <= stage_rows
+    assert "embedding_cache_hit" in real_report.read_text()
+
+
+@pytest.mark.skipif(not _chromium(), reason="chromium is not installed (Debian: apt-get install "
+                                            "chromium); .ci/run installs it")
+def test_real_run_report_renders_in_headless_chromium(real_run, real_report, tmp_path):
+    dom = run_chromium(_chromium(), tmp_path, "--dump-dom", real_report.resolve().as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = parse(dom.stdout)
+    assert page.root.get("data-report-ready") == "1" and "data-report-error" not in page.root
+    assert_report_shows_every_run(page, real_run)
