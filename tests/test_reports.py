@@ -390,7 +390,8 @@ def real_run(tmp_path_factory):
              "rerank": {"type": "oracle", "depth": [5, 20]}},
             {"name": "dense", "retriever": {"type": "dense", "model": model, "index": {
                 "type": "hnsw", "build": {"M": 8}, "search": {"ef": [20, 40]}}}},
-            {"name": "rrf", "fuse": {"type": "rrf", "inputs": ["bm25s", "dense"]}}]})
+            {"name": "rrf", "fuse": {"type": "rrf",
+                                     "inputs": ["bm25s", "dense/hnsw[M=8,ef=20]"]}}]})
     return run_benchmark(cfg, work / "results", cache_dir=work / "cache", progress=False).out_dir
 
 
@@ -421,16 +422,16 @@ def assert_report_shows_every_run(page: _Collector, results_dir) -> None:
         counts = page.attribution[name]
         assert set(counts) == {"retrieval miss", "rerank demotion", "promoted", "unchanged"}
         assert sum(counts.values()) > 0, name
-    # The models column: what metadata records (no run records `models` yet: the stage labels).
+    # The models column: what metadata.json records, non-empty wherever a stage loads a model.
     models = {name: cells[-1] for name, cells in
               page.table(["pipeline", "status", "stages", "models"]).items()}
-    assert set(models) == set(results.pipelines)
+    assert models == {name: models_text(info) for name, info in results.pipelines.items()}
+    model = results.config()["pipelines"][1]["retriever"]["model"]
     for name, info in results.pipelines.items():
-        if info.models is None:
-            assert models[name] == ", ".join(info.stages)
-        assert models[name], name
-    assert "retriever:dense" in models["dense/hnsw[M=8,ef=20]"]
-    assert "reranker:oracle@5" in models["bm25s>>oracle@5"]
+        if "retriever:dense" in info.stages:  # the two sweep points and the fusion
+            assert f"retriever:dense{'.2' if name == 'rrf' else ''}: model={model}" == models[name]
+        else:
+            assert models[name] == "none", name  # BM25 and the oracle load no model
 
 
 def test_real_run_report_has_drilldown_attribution_and_models(real_run, real_report):
