@@ -41,7 +41,7 @@ def pipelines(b=0.75):
 
 
 def run(folder, out, pipes):
-    cfg = config_mod.validate({"name": "t", "dataset": {"name": str(folder)}, "k": 10,
+    cfg = config_mod.validate({"name": "t", "dataset": {"name": str(folder)}, "k": 100,
                                "measures": ["nDCG@10", "R@100"],
                                "timing": {"latency_queries": 4, "warmup": 1}, "pipelines": pipes})
     return run_benchmark(cfg, out, progress=False).out_dir
