@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import registry
+from harness.core import registry
 from harness.ann import sweep
-from harness.context import RunContext
+from harness.core.context import RunContext
 
 
 def bare_qps(call, items: list, k: int, warmup: int) -> float:

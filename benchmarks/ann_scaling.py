@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from harness import atomic
+from harness.storage import atomic
 from harness.ann import sweep
 from harness.ann.pareto import recall_qps_frontier
 from harness.ann.recall import exact_neighbours
 from harness.ann.synthetic import synthetic_vectors
-from harness.context import RunContext
+from harness.core.context import RunContext
 from harness.evaluation.timing import peak_rss_bytes
 
 COLUMNS = ["n", "point", "status", "search_used", "build_s", "size_mb", "rss_delta_mb", "k",

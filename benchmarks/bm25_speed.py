@@ -11,8 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness import registry
-from harness.context import RunContext
+from harness.core import registry
+from harness.core.context import RunContext
 from harness.datasets import load_dataset
 from harness.evaluation.metrics import evaluate, parse_measures
 from harness.evaluation.timing import batch_throughput, single_query_latency

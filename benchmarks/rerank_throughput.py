@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 import harness.rerankers  # noqa: F401 - registers the rerankers
-from harness import registry
-from harness.atomic import write_json
-from harness.context import RunContext
+from harness.core import registry
+from harness.storage.atomic import write_json
+from harness.core.context import RunContext
 from harness.datasets import load_dataset, slice_dataset
 from harness.evaluation.timing import batch_throughput, single_query_latency, time_call
 
@@ -39,7 +39,7 @@ def build_random_cross_encoder(size: str, folder: Path) -> str:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from harness.models import resolve_model
+    from harness.core.models import resolve_model
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
     hidden, layers, heads, intermediate = SIZES[size]
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,

@@ -9,7 +9,7 @@ from typing import Optional
 
 import click
 
-from .errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 def _offline_defaults() -> None:
@@ -24,7 +24,7 @@ def _offline_defaults() -> None:
 def cli(verbose: bool) -> None:
     """Benchmark retrieval strategies: BM25, dense, late interaction, fusion, rerank."""
     _offline_defaults()
-    from . import logs
+    from harness.execution import logs
     logs.configure(logging.DEBUG if verbose else logging.INFO)
 
 
@@ -46,9 +46,9 @@ def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[in
     """Run the benchmark CONFIG_PATH and print a results table."""
     import importlib
 
-    from . import config as config_mod
-    from .benchmark import run_benchmark
-    from .summary import print_summary
+    from harness import config as config_mod
+    from harness.execution.benchmark import run_benchmark
+    from harness.execution.summary import print_summary
     try:
         for module in plugin_modules:
             try:
@@ -61,7 +61,7 @@ def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[in
         _fail(exc)
     print_summary(outcome)
     if not no_report:
-        from .reports import build_report
+        from harness.reports import build_report
         try:
             click.echo(f"report:  {build_report(outcome.out_dir)}")
         except HarnessError as exc:  # the results stand; only the report is missing
@@ -76,7 +76,7 @@ def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[in
 @cli.command("plugins")
 def plugins_command() -> None:
     """List every registered plugin and whether its dependencies are installed."""
-    from . import registry
+    from harness.core import registry
     for p in registry.plugins():
         state = "ok" if p.available() else f"unavailable (install: {p.install_hint})"
         click.echo(f"{p.kind:10s} {p.name:16s} {state}  {p.description}")
@@ -88,10 +88,10 @@ def _fail(exc: HarnessError) -> None:
 
 
 def _register_subcommands() -> None:
-    from .datasets.cli import datasets
-    from .evaluation.cli import eval_command
-    from .regression.cli import baseline_command, check_command
-    from .reports.cli import report_command
+    from harness.datasets.cli import datasets
+    from harness.evaluation.cli import eval_command
+    from harness.regression.cli import baseline_command, check_command
+    from harness.reports.cli import report_command
     cli.add_command(check_command)
     cli.add_command(baseline_command)
     cli.add_command(datasets)

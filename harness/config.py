@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import registry
-from .errors import ConfigError, HarnessError
+from harness.core import registry
+from harness.core.errors import ConfigError, HarnessError
 
 DEFAULT_MEASURES = ["nDCG@10", "RR@10", "R@100", "R@1000"]
 
@@ -139,7 +139,7 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str],
     params = spec.plugin_params()
     index = params.get("index")
     if isinstance(index, (dict, list)):  # ANN backend specs, possibly build x search sweeps
-        from .ann.sweep import parse_sweep
+        from harness.ann.sweep import parse_sweep
         specs = index if isinstance(index, list) else [index]
         try:
             sweeps = [parse_sweep(one, where=f"{path}.index" + (f"[{i}]" if isinstance(index, list) else ""),
@@ -156,7 +156,7 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str],
         errors.extend(f"{line} (parameters of {kind} {spec.type!r}: {allowed})"
                       for line in _format(exc, path))
         return
-    from .models import check_available
+    from harness.core.models import check_available
     for field in validated.MODEL_FIELDS:
         name = getattr(validated, field)
         try:
@@ -175,7 +175,7 @@ def validate(data: Any, source: str = "<config>") -> Config:
     except ValidationError as exc:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(_format(exc))) from None
     errors: List[str] = []
-    from .evaluation.metrics import parse_measures
+    from harness.evaluation.metrics import parse_measures
     try:
         measures = parse_measures(config.measures)
     except HarnessError as exc:
@@ -199,7 +199,7 @@ def validate(data: Any, source: str = "<config>") -> Config:
                               f"keeps only k results, so the rerank would be labelled @{deep[0]} "
                               f"and rerank {config.k}; lower the depth or raise k")
     if not errors:  # fusion inputs name pipelines of the plan (sweep points, reranked ones)
-        from .plan import Planner
+        from harness.execution.plan import Planner
         try:
             Planner(config).pipelines()
         except HarnessError as exc:

@@ -15,8 +15,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 from pydantic import ValidationError
 
-from .registry import Params, Plugin
-from .types import Run
+from harness.core.registry import Params, Plugin
+from harness.core.types import Run
 
 _CANDIDATES: tuple[Any, ...] = (7, 0.5, "x", True, [1, 2], 3)
 

@@ -8,8 +8,8 @@ import time
 from collections import Counter
 from typing import Mapping
 
-from harness.registry import Params, register
-from harness.types import Document, Run, ranked
+from harness.core.registry import Params, register
+from harness.core.types import Document, Run, ranked
 
 CALLS: Counter = Counter()
 

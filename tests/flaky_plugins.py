@@ -5,8 +5,8 @@ import math
 import os
 from typing import Mapping
 
-from harness.registry import Params, register
-from harness.types import Document, Run
+from harness.core.registry import Params, register
+from harness.core.types import Document, Run
 
 
 class FlakyParams(Params):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from harness import registry
-from harness.context import RunContext
-from harness.errors import ConfigError
+from harness.core import registry
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError
 
 
 def unit_vectors(n, d, seed):
@@ -287,7 +287,7 @@ def fixed_vectors(X, Q, index, ctx):
     """An indexed VectorRetriever over given vectors (query text = its row in Q): the real index,
     search and ann-recall code paths without a model."""
     from harness.retrievers.vector import IndexSpec, VectorRetriever
-    from harness.types import Document
+    from harness.core.types import Document
 
     class Retriever(VectorRetriever):
         def encoder_key(self):

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from harness import registry
-from harness.context import RunContext
-from harness.types import Document
+from harness.core import registry
+from harness.core.context import RunContext
+from harness.core.types import Document
 
 CORPUS = {
     "d1": Document("d1", "Apples", "red apples are sweet and crunchy"),

@@ -8,13 +8,13 @@ import os
 
 import pytest
 
-from harness.context import RunContext
-from harness.errors import ModelUnavailableError
-from harness.types import Document, ranked
+from harness.core.context import RunContext
+from harness.core.errors import ModelUnavailableError
+from harness.core.types import Document, ranked
 
 pytest.importorskip("colbert")
 
-from harness.retrievers.colbert_plaid import (ColBERTParams, ColBERTRetriever,  # noqa: E402
+from harness.retrievers.colbert import (ColBERTParams, ColBERTRetriever,  # noqa: E402
                                               search_settings)
 
 TOPICS = ["cancer cells", "virus gene", "protein treatment", "dense retrieval model",
@@ -59,7 +59,7 @@ def exact_colbert_maxsim(retriever):
     """{qid: {doc id: exact MaxSim}} from the loaded checkpoint's uncompressed embeddings."""
     import numpy as np
 
-    from harness.late_interaction import flatten_tokens, maxsim_scores
+    from harness.retrievers.late_interaction import flatten_tokens, maxsim_scores
     searcher = retriever._searcher
     docs = searcher.checkpoint.docFromText([d.full_text for d in CORPUS.values()], bsize=16,
                                            keep_dims=False)[0]
@@ -148,5 +148,5 @@ def test_colbert_unknown_checkpoint_fails_fast_offline(monkeypatch, tmp_path):
 
 
 def test_colbert_is_registered():
-    from harness import registry
+    from harness.core import registry
     assert registry.get("retriever", "colbert").params is ColBERTParams

@@ -1,7 +1,7 @@
 import pytest
 
 from harness import config as config_mod
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 
 def base(**over):
@@ -63,7 +63,7 @@ def test_duplicate_names_and_unknown_fusion_inputs():
 
 def test_fusion_of_a_later_declared_fusion_is_planned_in_order():
     """Defect 15: a fusion whose input is declared after it used to crash with KeyError."""
-    from harness.plan import Planner
+    from harness.execution.plan import Planner
     pipes = [{"name": "outer", "fuse": {"type": "rrf", "inputs": ["inner", "a"]}},
              {"name": "inner", "fuse": {"type": "rrf", "inputs": ["a", "b"]}},
              {"name": "a", "retriever": {"type": "bm25s"}},
@@ -93,7 +93,7 @@ def test_fusing_a_sweep_entry_is_refused_but_a_point_can_be_named():
                                           r"dense/hnsw\[ef=10\], dense/hnsw\[ef=20\]"):
         config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=10))
     pipes[2]["fuse"]["inputs"] = ["a", "dense/hnsw[ef=20]"]
-    from harness.plan import Planner
+    from harness.execution.plan import Planner
     cfg = config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=10))
     plan = {p.name: p for p in Planner(cfg).pipelines()}
     assert plan["f"].leaf.inputs[1] is plan["dense/hnsw[ef=20]"].leaf
@@ -102,7 +102,7 @@ def test_fusing_a_sweep_entry_is_refused_but_a_point_can_be_named():
 def test_a_reranked_pipeline_can_be_fused():
     pipes = [{"name": "a", "retriever": {"type": "bm25s"}, "rerank": {"type": "oracle", "depth": 5}},
              {"name": "f", "fuse": {"type": "rrf", "inputs": ["a", "a>>oracle@5"]}}]
-    from harness.plan import Planner
+    from harness.execution.plan import Planner
     cfg = config_mod.validate(base(pipelines=pipes, measures=["nDCG@10"], k=10))
     plan = {p.name: p for p in Planner(cfg).pipelines()}
     assert plan["f"].leaf.inputs[1].label == "reranker:oracle@5"

@@ -7,10 +7,10 @@ needs one fails here until an entry is added, which is the point.
 import numpy as np
 import pytest
 
-from harness import registry
-from harness.context import RunContext
+from harness.core import registry
+from harness.core.context import RunContext
 from harness.testing import check_ann_search, check_params_contract, check_run
-from harness.types import Document
+from harness.core.types import Document
 
 CORPUS = {f"d{i}": Document(f"d{i}", title="", text=text) for i, text in enumerate([
     "red apples and green pears", "green tea leaves", "red wine grapes from france",
@@ -101,7 +101,7 @@ def test_fuser_results(plugin):
 
 @pytest.mark.parametrize("plugin", _plugins("reranker"))
 def test_reranker_results(plugin, model_settings, tmp_path):
-    from harness.protocols import NeedsCorpus, NeedsQrels
+    from harness.core.protocols import NeedsCorpus, NeedsQrels
     params = plugin.params(**model_settings.get(("reranker", plugin.name), {}))
     reranker = plugin.factory(params, RunContext(cache_dir=tmp_path, threads=1))
     if isinstance(reranker, NeedsQrels):

@@ -23,7 +23,7 @@ import harness.datasets as datasets_pkg
 from harness.datasets import list_datasets, load_beir, load_dataset, slice_dataset
 from harness.datasets import download as download_module
 from harness.datasets.cli import datasets as datasets_cli
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 CORPUS = [
     {"_id": "10", "title": "Alpha", "text": "first document"},

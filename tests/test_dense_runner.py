@@ -6,7 +6,7 @@ import pytest
 
 from harness import config as config_mod
 from harness.ann import hnsw
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 from tiny_models import tiny_sentence_transformer
 from test_runner import timing_rows, tiny_beir  # noqa: F401  (fixture)
 
@@ -141,9 +141,9 @@ def test_bad_sweep_parameter_is_a_config_error(tiny_beir, tiny_st):
 
 
 def test_truncation_is_counted(tiny_st, tmp_path):
-    from harness.context import RunContext
+    from harness.core.context import RunContext
     from harness.retrievers.dense import BiEncoderRetriever, DenseParams
-    from harness.types import Document
+    from harness.core.types import Document
     dense = BiEncoderRetriever(DenseParams(model=tiny_st, max_length=8),
                                RunContext(cache_dir=tmp_path, progress=False))
     corpus = {"long": Document("long", "", "word " * 50), "short": Document("short", "", "word")}

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from harness.context import RunContext
-from harness.errors import ConfigError, ModelUnavailableError
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError, ModelUnavailableError
 from harness.retrievers.dpr import DPRParams, DPRRetriever
 from harness.retrievers.vector import IndexSpec
-from harness.types import Document, ranked
+from harness.core.types import Document, ranked
 
 CORPUS = {f"d{i}": Document(f"d{i}", "", text) for i, text in enumerate([
     "cancer cells and protein study", "virus gene data", "the treatment effect was high",
@@ -157,6 +157,6 @@ def test_default_models_fail_fast_offline(monkeypatch):
 
 
 def test_dpr_is_registered():
-    from harness import registry
+    from harness.core import registry
     import harness.retrievers.dpr  # noqa: F401  (until the lead lists it in BUILTIN_MODULES)
     assert registry.get("retriever", "dpr").params is DPRParams

@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
-from harness.context import Memo, RunContext
-from harness.embedding_cache import EmbeddingCache
+from harness.core.context import Memo, RunContext
+from harness.storage.embedding_cache import EmbeddingCache
 
 
 def vectors(value=1.0, shape=(2, 3)):

@@ -3,7 +3,7 @@ import json
 
 import flaky_plugins  # noqa: F401  (registers the plugins)
 import fake_plugins  # noqa: F401
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 from test_runner import make_config, tiny_beir  # noqa: F401  (fixture)
 
 

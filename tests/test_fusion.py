@@ -3,11 +3,11 @@ import random
 
 import pytest
 
-from harness import registry
-from harness.context import RunContext
-from harness.errors import ConfigError, DataError
+from harness.core import registry
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError, DataError
 from harness.fusion import CombSumFuser, CombSumParams, RRFFuser, RRFParams
-from harness.types import ranked
+from harness.core.types import ranked
 
 # Two first-stage runs of one query. Ranks: A: d1, d2, d3; B: d3, d1, d4.
 A = {"q1": {"d1": 3.0, "d2": 2.0, "d3": 1.0}}

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from harness import late_interaction
-from harness.late_interaction import maxsim_scores
+from harness.retrievers import late_interaction
+from harness.retrievers.late_interaction import maxsim_scores
 
 
 def brute_force_maxsim(q, docs, normalize):
@@ -87,9 +87,9 @@ def test_maxsim_rejects_bad_offsets():
 
 # -- the MaxSim reranker over a tiny sentence-transformers encoder ---------------------------------
 
-from harness.context import RunContext  # noqa: E402
-from harness.errors import ModelUnavailableError  # noqa: E402
-from harness.types import Document, ranked  # noqa: E402
+from harness.core.context import RunContext  # noqa: E402
+from harness.core.errors import ModelUnavailableError  # noqa: E402
+from harness.core.types import Document, ranked  # noqa: E402
 
 CORPUS = {f"d{i}": Document(f"d{i}", f"title {i}", text) for i, text in enumerate([
     "cancer cells and protein study", "virus gene data", "the treatment effect was high",
@@ -168,7 +168,7 @@ def test_dense_forward_matches_sentence_transformers(tiny_st, tmp_path):
     embeddings, in input order, for batches of any size."""
     from sentence_transformers import SentenceTransformer
 
-    from harness.late_interaction import flatten_tokens
+    from harness.retrievers.late_interaction import flatten_tokens
     from harness.retrievers.dense import BiEncoderRetriever, DenseParams
     dense = BiEncoderRetriever(DenseParams(model=tiny_st, batch_size=3, normalize=False),
                                RunContext(cache_dir=tmp_path, progress=False))
@@ -218,7 +218,7 @@ def test_maxsim_unknown_model_fails_fast_offline(monkeypatch):
 
 
 def test_maxsim_is_registered():
-    from harness import registry
+    from harness.core import registry
     import harness.rerankers.maxsim  # noqa: F401  (until the lead lists it in BUILTIN_MODULES)
     plugin = registry.get("reranker", "maxsim")
     assert plugin.params().model == "sentence-transformers/all-MiniLM-L6-v2"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 from harness.evaluation.cli import eval_command
 from harness.evaluation.metrics import canonicalize, evaluate, parse_measures, validate_run
 

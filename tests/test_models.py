@@ -5,9 +5,9 @@ import huggingface_hub
 from huggingface_hub import constants as hub_constants
 import pytest
 
-from harness import models
-from harness.errors import ModelUnavailableError
-from harness.models import check_available, model_fingerprint, resolve_model
+from harness.core import models
+from harness.core.errors import ModelUnavailableError
+from harness.core.models import check_available, model_fingerprint, resolve_model
 
 
 @pytest.fixture(autouse=True)

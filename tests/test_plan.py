@@ -3,8 +3,8 @@ default explicitly does not. Tolerance classes come from the plugins' declared m
 import pytest
 
 from harness import config as config_mod
-from harness.context import RunContext
-from harness.plan import Planner
+from harness.core.context import RunContext
+from harness.execution.plan import Planner
 
 
 def plan(ctx=None, **over):
@@ -66,7 +66,7 @@ def test_model_fingerprint_not_name_is_keyed(tmp_path):
     pipes = [{"name": "a", "retriever": {"type": "dense", "model": str(folder)}}]
     before = key(pipelines=pipes)
     tiny_sentence_transformer(tmp_path / "m", seed=1)  # same path, other weights
-    from harness import models
+    from harness.core import models
     models._file_hashes.clear()
     assert key(pipelines=pipes) != before
 

@@ -1,8 +1,8 @@
 import pytest
 
-from harness import registry
-from harness.errors import PluginError
-from harness.registry import Params, register
+from harness.core import registry
+from harness.core.errors import PluginError
+from harness.core.registry import Params, register
 
 
 def test_unknown_plugin_lists_choices():

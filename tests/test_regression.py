@@ -6,12 +6,12 @@ import yaml
 from click.testing import CliRunner
 
 from harness.config import Config
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.evaluation.metrics import Evaluation
 from harness.regression.cli import baseline_command, check_command
 from harness.regression.tolerances import resolve_classes
-from harness.results_folder import PipelineInfo, ResultsWriter
-from harness.results_folder.layout import BATCH, P95_MS, QPS, SINGLE, TOTAL
+from harness.storage.results_folder import PipelineInfo, ResultsWriter
+from harness.storage.results_folder.layout import BATCH, P95_MS, QPS, SINGLE, TOTAL
 
 METRICS = {
     "bm25": {"nDCG@10": 0.678912345678, "R@100": 0.925311},

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import fake_plugins  # noqa: F401  (registers the fake plugins)
 from harness import config as config_mod
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 from harness.regression.cli import baseline_command, check_command
 
 DOCS = {"d1": "red apples and green pears", "d2": "green tea leaves from the green hills",

@@ -8,7 +8,7 @@ import pytest
 
 import fake_plugins  # noqa: F401  (registers the fake plugins)
 from harness import config as config_mod
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 from harness.reports import build_report
 
 DOCS = {"d1": "red apples and green pears", "d2": "green tea leaves", "d3": "red wine grapes",

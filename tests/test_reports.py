@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from harness import config as config_mod
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 from harness.config import Config
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.evaluation import significance as sig
 from harness.evaluation.metrics import evaluate, parse_measures
 from harness.reports import build_report
@@ -21,8 +21,8 @@ from harness.reports.cli import report_command
 from harness.reports.report import models_text
 from harness.reports.svg import Point, pareto_front
 from harness.reports.synthetic import write_results
-from harness.results_folder import PipelineInfo, ResultsWriter, load_results
-from harness.types import Dataset, Document
+from harness.storage.results_folder import PipelineInfo, ResultsWriter, load_results
+from harness.core.types import Dataset, Document
 from tiny_models import tiny_sentence_transformer
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from harness import config as config_mod
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 
 pytestmark = pytest.mark.slow
 QUICKSTART = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"

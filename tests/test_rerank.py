@@ -4,14 +4,14 @@ import warnings
 
 import pytest
 
-from harness import registry
-from harness.context import RunContext
-from harness.errors import DataError, HarnessError, ModelUnavailableError
+from harness.core import registry
+from harness.core.context import RunContext
+from harness.core.errors import DataError, HarnessError, ModelUnavailableError
 from harness.evaluation.metrics import evaluate, parse_measures
-from harness.protocols import Reranker
-from harness.protocols import NeedsQrels
+from harness.core.protocols import Reranker
+from harness.core.protocols import NeedsQrels
 from harness.rerankers import OracleReranker, below_depth_scores, rerank_run
-from harness.types import Document, ranked
+from harness.core.types import Document, ranked
 
 from test_runner import tiny_beir  # noqa: F401  (fixture)
 from tiny_models import tiny_bert_classifier
@@ -311,8 +311,8 @@ def test_metadata_records_stage_stats_and_models(tiny_beir, tiny_towers, tiny_ce
     import json
 
     from harness import config as config_mod
-    from harness.benchmark import run_benchmark as harness_run
-    from harness.models import model_fingerprint
+    from harness.execution.benchmark import run_benchmark as harness_run
+    from harness.core.models import model_fingerprint
     question, context = tiny_towers
     dpr = {"type": "dpr", "question_model": question, "context_model": context, "max_length": 8}
     cfg = config_mod.validate({

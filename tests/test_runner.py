@@ -6,9 +6,9 @@ import yaml
 import fake_plugins  # noqa: F401  (registers the fake plugins)
 from fake_plugins import CALLS
 from harness import config as config_mod
-from harness.benchmark import run_benchmark
+from harness.execution.benchmark import run_benchmark
 from harness.evaluation.metrics import evaluate, parse_measures
-from harness.trec import read_run
+from harness.storage.trec import read_run
 
 
 @pytest.fixture
@@ -181,7 +181,7 @@ def test_identical_ids_are_kept_unless_the_dataset_asks(tmp_path):
 
 
 def test_planner_metadata_of_pipelines(tiny_beir):
-    from harness.plan import Planner
+    from harness.execution.plan import Planner
     cfg = make_config(tiny_beir, [
         {"name": "o", "retriever": {"type": "fake-overlap"},
          "rerank": {"type": "fake-shortest", "depth": [3]}}])

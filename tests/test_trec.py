@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from harness.errors import DataError
-from harness.trec import read_qrels, read_run, write_run
+from harness.core.errors import DataError
+from harness.storage.trec import read_qrels, read_run, write_run
 
 
 def write(tmp_path, name, text):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Mapping
 
-from ..errors import ConfigError
-from ..registry import Params
+from harness.core.errors import ConfigError
+from harness.core.registry import Params
 
 Similarity = Literal["cos", "dot"]
 

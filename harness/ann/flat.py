@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..context import RunContext
-from ..registry import register
-from .base import ANNParams, check_search_params
-from .faiss_io import faiss_nbytes
+from harness.core.context import RunContext
+from harness.core.registry import register
+from harness.ann.base import ANNParams, check_search_params
+from harness.ann.faiss_io import faiss_nbytes
 
 
 class FlatParams(ANNParams):

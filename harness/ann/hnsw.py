@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Literal, Optional
 import numpy as np
 from pydantic import Field
 
-from ..context import RunContext
-from ..errors import ConfigError
-from ..registry import register
-from .base import ANNParams, Similarity, check_search_params
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError
+from harness.core.registry import register
+from harness.ann.base import ANNParams, Similarity, check_search_params
 
 
 class HNSWParams(ANNParams):

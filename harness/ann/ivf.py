@@ -6,11 +6,11 @@ from typing import ClassVar, Optional
 import numpy as np
 from pydantic import Field
 
-from ..context import RunContext
-from ..errors import ConfigError
-from ..registry import register
-from .base import ANNParams, check_search_params
-from .faiss_io import faiss_nbytes
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError
+from harness.core.registry import register
+from harness.ann.base import ANNParams, check_search_params
+from harness.ann.faiss_io import faiss_nbytes
 
 
 class IVFParams(ANNParams):

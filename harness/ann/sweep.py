@@ -14,13 +14,13 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from .. import registry
-from ..context import RunContext
-from ..errors import ConfigError
-from ..evaluation.timing import (LatencyStats, PeakRSSDelta, batch_throughput,
+from harness.core import registry
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError
+from harness.evaluation.timing import (LatencyStats, PeakRSSDelta, batch_throughput,
                                  single_query_latency, time_call)
-from .base import ANNParams
-from .recall import ann_recall, result_flags
+from harness.ann.base import ANNParams
+from harness.ann.recall import ann_recall, result_flags
 
 
 def expand_grid(grid: Optional[Mapping[str, Any]]) -> list[dict[str, Any]]:

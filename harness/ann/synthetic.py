@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..context import RunContext
-from ..hashing import stable_hash
+from harness.storage.atomic import atomic_path
+from harness.core.context import RunContext
+from harness.core.hashing import stable_hash
 
 GENERATOR_VERSION = 1  # bump when the generation below changes: it is part of the cache key
 CHUNK_ROWS = 50_000

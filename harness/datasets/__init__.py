@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import HarnessError
-from ..types import Dataset
-from .beir import load_beir
-from .download import BEIR_MD5, default_base_url, default_cache_dir
-from .files import find_file, read_sha256sums, verify_sha256sums
-from .slice import slice_dataset
+from harness.core.errors import HarnessError
+from harness.core.types import Dataset
+from harness.datasets.beir import load_beir
+from harness.datasets.download import BEIR_MD5, default_base_url, default_cache_dir
+from harness.datasets.files import find_file, read_sha256sums, verify_sha256sums
+from harness.datasets.slice import slice_dataset
 
 # `download` stays a submodule (harness.datasets.download.download), not re-exported here, so that
 # `harness.datasets.download` always names the module.

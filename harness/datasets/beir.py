@@ -17,9 +17,9 @@ import unicodedata
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
-from ..errors import DataError
-from ..types import Dataset, Document, Qrels
-from .files import TextLines, find_file
+from harness.core.errors import DataError
+from harness.core.types import Dataset, Document, Qrels
+from harness.datasets.files import TextLines, find_file
 
 log = logging.getLogger(__name__)
 

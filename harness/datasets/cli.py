@@ -6,9 +6,9 @@ from typing import Optional
 
 import click
 
-from ..errors import HarnessError
-from . import list_datasets, load_dataset
-from .download import download
+from harness.core.errors import HarnessError
+from harness.datasets import list_datasets, load_dataset
+from harness.datasets.download import download
 
 
 def _fail(exc: HarnessError) -> None:

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
-from ..errors import HarnessError
+from harness.core.errors import HarnessError
 
 DEFAULT_BASE_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets"
 

@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
-from ..errors import DataError
+from harness.core.errors import DataError
 
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import random
 
-from ..errors import HarnessError
-from ..types import Dataset
-from .beir import dataset_stats, dataset_warnings
+from harness.core.errors import HarnessError
+from harness.core.types import Dataset
+from harness.datasets.beir import dataset_stats, dataset_warnings
 
 
 def slice_dataset(ds: Dataset, n_queries: int, n_extra_docs: int, seed: int = 0) -> Dataset:

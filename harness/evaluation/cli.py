@@ -5,9 +5,9 @@ import warnings
 
 import click
 
-from ..errors import HarnessError
-from ..trec import read_qrels, read_run
-from .metrics import evaluate, parse_measures
+from harness.core.errors import HarnessError
+from harness.storage.trec import read_qrels, read_run
+from harness.evaluation.metrics import evaluate, parse_measures
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP@100", "P@10")
 

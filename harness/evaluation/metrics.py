@@ -14,8 +14,8 @@ from typing import Iterable, Sequence
 
 import ir_measures
 
-from ..errors import ConfigError, DataError
-from ..types import Qrels, Run, ranked
+from harness.core.errors import ConfigError, DataError
+from harness.core.types import Qrels, Run, ranked
 
 EXAMPLE_MEASURES = "nDCG@10, RR@10, R@100, AP@100, P@10, AP"
 

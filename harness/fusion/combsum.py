@@ -14,11 +14,11 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
-from ..context import RunContext
-from ..errors import DataError
-from ..registry import DETERMINISTIC, Params, register
-from ..types import Run
-from .common import cut_ranking, query_ids, run_settings, top
+from harness.core.context import RunContext
+from harness.core.errors import DataError
+from harness.core.registry import DETERMINISTIC, Params, register
+from harness.core.types import Run
+from harness.fusion.common import cut_ranking, query_ids, run_settings, top
 
 
 class CombSumParams(Params):

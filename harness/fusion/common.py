@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..errors import ConfigError
-from ..types import Run, ranked
+from harness.core.errors import ConfigError
+from harness.core.types import Run, ranked
 
 
 def run_settings(params, runs: Sequence[Run], k: int) -> tuple[list, list]:

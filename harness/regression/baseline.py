@@ -12,12 +12,12 @@ from typing import Dict, List, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..atomic import write_text
-from ..errors import DataError, HarnessError
-from ..results_folder import Results, read_yaml_mapping
-from ..results_folder.layout import (CONFIG, LATENCY_STATS, METADATA, METRICS, OK, P95_MS, SINGLE,
+from harness.storage.atomic import write_text
+from harness.core.errors import DataError, HarnessError
+from harness.storage.results_folder import Results, read_yaml_mapping
+from harness.storage.results_folder.layout import (CONFIG, LATENCY_STATS, METADATA, METRICS, OK, P95_MS, SINGLE,
                                      TIMINGS, TOTAL)
-from .tolerances import CLASSES, DEFAULT_TOLERANCES, resolve_classes
+from harness.regression.tolerances import CLASSES, DEFAULT_TOLERANCES, resolve_classes
 
 FORMAT_VERSION = 1
 

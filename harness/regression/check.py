@@ -10,10 +10,10 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from ..results_folder import Results
-from ..results_folder.layout import METADATA, OK, TIMINGS
-from .baseline import Expectations, LatencyCheck
-from .tolerances import resolve_classes, tolerance_for
+from harness.storage.results_folder import Results
+from harness.storage.results_folder.layout import METADATA, OK, TIMINGS
+from harness.regression.baseline import Expectations, LatencyCheck
+from harness.regression.tolerances import resolve_classes, tolerance_for
 
 PASS, FAIL, IMPROVED, MISSING, RUN_FAILED = "pass", "fail", "improved", "missing", "run-failed"
 FAILING = (FAIL, MISSING, RUN_FAILED)

@@ -6,13 +6,13 @@ from typing import Optional
 
 import click
 
-from ..errors import HarnessError
-from ..results_folder import load_results
-from ..results_folder.layout import LATENCY_STATS, P95_MS
-from .baseline import (baseline_from_results, expectations_from_config,
+from harness.core.errors import HarnessError
+from harness.storage.results_folder import load_results
+from harness.storage.results_folder.layout import LATENCY_STATS, P95_MS
+from harness.regression.baseline import (baseline_from_results, expectations_from_config,
                        load_baseline, write_baseline)
-from .check import run_check
-from .render import as_json, as_markdown, as_table
+from harness.regression.check import run_check
+from harness.regression.render import as_json, as_markdown, as_table
 
 _RESULTS = click.Path(file_okay=False, path_type=Path)  # existence is checked (exit 1), not click's 2
 

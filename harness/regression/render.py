@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from .check import FAILING, IMPROVED, PASS, Check, Report
+from harness.regression.check import FAILING, IMPROVED, PASS, Check, Report
 
 COLUMNS = ("pipeline", "measure", "expected", "actual", "delta", "tolerance", "outcome")
 _MARK = {PASS: "✅", IMPROVED: "⬆️"}  # anything else is a failure: ❌

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional
 
-from ..errors import DataError
-from ..registry import ANN, DETERMINISTIC, MODEL, TOLERANCE_CLASSES as CLASSES
-from ..results_folder import PipelineInfo
+from harness.core.errors import DataError
+from harness.core.registry import ANN, DETERMINISTIC, MODEL, TOLERANCE_CLASSES as CLASSES
+from harness.storage.results_folder import PipelineInfo
 
 DEFAULT_TOLERANCES = {
     DETERMINISTIC: 5e-5,  # "exact to 4 decimals": |actual - expected| <= 0.00005

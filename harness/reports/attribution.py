@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..types import Qrels, Run, ranked
+from harness.core.types import Qrels, Run, ranked
 
 DEFAULT_CUT = 10
 CATEGORIES = ("retrieval miss", "rerank demotion", "promoted", "unchanged")

@@ -5,9 +5,9 @@ from typing import Optional
 
 import click
 
-from ..errors import HarnessError
-from ..evaluation.significance import DEFAULT_PERMUTATION_RESAMPLES
-from .report import StatsSettings, build_report
+from harness.core.errors import HarnessError
+from harness.evaluation.significance import DEFAULT_PERMUTATION_RESAMPLES
+from harness.reports.report import StatsSettings, build_report
 
 _DIR = click.Path(file_okay=False)
 

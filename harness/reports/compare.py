@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
-from .. import atomic
-from ..evaluation import significance as sig
-from . import markdown
-from . import formatting as fmt
-from .render import render
-from ..results_folder import Results, load_results
-from .tables import comparison_notes
+from harness.storage import atomic
+from harness.evaluation import significance as sig
+from harness.reports import markdown
+from harness.reports import formatting as fmt
+from harness.reports.render import render
+from harness.storage.results_folder import Results, load_results
+from harness.reports.tables import comparison_notes
 
 DEFAULT_REPORTS_DIR = Path("reports")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..results_folder import Results
-from ..types import Run, top_k
-from .attribution import DEFAULT_CUT, Attribution, attribute
+from harness.storage.results_folder import Results
+from harness.core.types import Run, top_k
+from harness.reports.attribution import DEFAULT_CUT, Attribution, attribute
 
 TOP_SHOWN = 5          # results listed per query in a drill-down
 CHANGED_SHOWN = 10     # queries listed per pair

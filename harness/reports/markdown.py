@@ -1,7 +1,7 @@
 """summary.md: the report's tables as GitHub-flavoured Markdown (no plots, no drill-down)."""
 from __future__ import annotations
 
-from . import formatting as fmt
+from harness.reports import formatting as fmt
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..results_folder import Results
-from ..results_folder.layout import ANN_SEARCH, FIRST_STAGE, P95_MS, QPS, SINGLE, TOTAL
-from .svg import Point, pareto_front, scatter
-from .tables import primary_measure
+from harness.storage.results_folder import Results
+from harness.storage.results_folder.layout import ANN_SEARCH, FIRST_STAGE, P95_MS, QPS, SINGLE, TOTAL
+from harness.reports.svg import Point, pareto_front, scatter
+from harness.reports.tables import primary_measure
 
 ANN_RECALL_PREFIX = "ann_recall"
 # Where a pipeline's single-query q/s and p95 latency are read from, first found wins.

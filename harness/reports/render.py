@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import formatting
+from harness.reports import formatting
 
 
 @lru_cache(maxsize=1)

@@ -7,18 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .. import atomic
-from ..errors import HarnessError
-from ..evaluation import significance as sig
-from ..results_folder import PipelineInfo, Results, load_results
-from ..results_folder.layout import FAILED
-from . import markdown
-from .compare import build_comparison
-from .attribution import DEFAULT_CUT
-from .drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attributions, pair_view
-from .plots import all_plots
-from .render import render
-from .tables import (COST_COLUMNS, choose_baseline, cost_rows, leaderboard, primary_measure,
+from harness.storage import atomic
+from harness.core.errors import HarnessError
+from harness.evaluation import significance as sig
+from harness.storage.results_folder import PipelineInfo, Results, load_results
+from harness.storage.results_folder.layout import FAILED
+from harness.reports import markdown
+from harness.reports.compare import build_comparison
+from harness.reports.attribution import DEFAULT_CUT
+from harness.reports.drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attributions, pair_view
+from harness.reports.plots import all_plots
+from harness.reports.render import render
+from harness.reports.tables import (COST_COLUMNS, choose_baseline, cost_rows, leaderboard, primary_measure,
                      significance, stage_table)
 
 DEFAULT_REPORTS_DIR = Path("reports")

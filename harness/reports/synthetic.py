@@ -15,16 +15,16 @@ from typing import Optional
 
 import numpy as np
 
-from ..benchmark import with_extra
-from ..config import Config
-from ..evaluation.metrics import evaluate, parse_measures
-from ..hashing import stable_hash
-from ..registry import ANN, DETERMINISTIC, MODEL, loosest
-from ..results_folder import ResultsWriter
-from ..results_folder.layout import (BATCH, BUILD, FAILED, FIRST_STAGE, INDEX, MEAN_MS, N_QUERIES,
+from harness.execution.benchmark import with_extra
+from harness.config import Config
+from harness.evaluation.metrics import evaluate, parse_measures
+from harness.core.hashing import stable_hash
+from harness.core.registry import ANN, DETERMINISTIC, MODEL, loosest
+from harness.storage.results_folder import ResultsWriter
+from harness.storage.results_folder.layout import (BATCH, BUILD, FAILED, FIRST_STAGE, INDEX, MEAN_MS, N_QUERIES,
                                      OK, P50_MS, P95_MS, P99_MS, PEAK_RSS_DELTA_BYTES, QPS, RERANK,
                                      SINGLE, SIZE_BYTES, THREADS, TOTAL, WALL_S)
-from ..types import Dataset, Document, Qrels, Run, ranked
+from harness.core.types import Dataset, Document, Qrels, Run, ranked
 
 MEASURES = ("nDCG@10", "RR@10", "R@100")
 ANN_RECALL = "ann_recall@10"

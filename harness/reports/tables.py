@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import HarnessError
-from ..evaluation import significance as sig
-from ..results_folder import Results
+from harness.core.errors import HarnessError
+from harness.evaluation import significance as sig
+from harness.storage.results_folder import Results
 
 PRIMARY_MEASURES = ("nDCG@10",)  # the quality axis of plots and drill-downs, when present
 

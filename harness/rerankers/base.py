@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Mapping, Optional, Sequence
 
-from ..errors import DataError, HarnessError
-from ..types import Document, Run, ranked
+from harness.core.errors import DataError, HarnessError
+from harness.core.types import Document, Run, ranked
 
 Pair = tuple[str, str]  # (query id, doc id)
 PairScorer = Callable[[list[Pair]], Sequence[float]]
@@ -58,10 +58,10 @@ def rerank_run(run: Run, depth: int, score_pairs: PairScorer) -> Run:
 
 
 class PairwiseReranker:
-    """A `Reranker` (harness.protocols) that scores each (query, document) pair on its own.
+    """A `Reranker` (harness.core.protocols) that scores each (query, document) pair on its own.
 
     Subclasses implement `score_pairs`. `stats` holds the last rerank call's counters;
-    `stage_stats` (harness.protocols.Reports) returns them, plus what a subclass counts for the
+    `stage_stats` (harness.core.protocols.Reports) returns them, plus what a subclass counts for the
     record only, after the timed call: `last_call` keeps what it needs for that.
     """
 

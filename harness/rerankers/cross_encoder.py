@@ -12,10 +12,10 @@ from typing import Mapping, Optional, Sequence
 
 from pydantic import Field
 
-from ..context import RunContext, resolve_device
-from ..registry import Params, register
-from ..types import Document
-from .base import Pair, PairwiseReranker
+from harness.core.context import RunContext, resolve_device
+from harness.core.registry import Params, register
+from harness.core.types import Document
+from harness.rerankers.base import Pair, PairwiseReranker
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 TOKENIZE_CHUNK = 1024  # documents tokenized at once when counting truncation
@@ -41,7 +41,7 @@ class CrossEncoderReranker(PairwiseReranker):
         import torch
         from sentence_transformers import CrossEncoder
 
-        from ..models import resolve_model
+        from harness.core.models import resolve_model
         ctx = ctx or RunContext()
         torch.set_num_threads(ctx.threads)
         self.params = params
@@ -103,5 +103,5 @@ class CrossEncoderReranker(PairwiseReranker):
         return stats
 
     def models(self) -> dict[str, dict[str, str]]:
-        from ..models import model_record
+        from harness.core.models import model_record
         return {"model": model_record(self.params.model, self.path)}

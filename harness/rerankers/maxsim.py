@@ -15,13 +15,13 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 from pydantic import Field
 
-from ..context import RunContext
-from ..errors import DataError
-from ..late_interaction import inverse_norms, maxsim_scores
-from ..registry import Params, register
-from ..retrievers.dense import MINILM, BiEncoderRetriever, DenseParams, token_encoder_key
-from ..types import Document
-from .base import Pair, PairwiseReranker
+from harness.core.context import RunContext
+from harness.core.errors import DataError
+from harness.retrievers.late_interaction import inverse_norms, maxsim_scores
+from harness.core.registry import Params, register
+from harness.retrievers.dense import MINILM, BiEncoderRetriever, DenseParams, token_encoder_key
+from harness.core.types import Document
+from harness.rerankers.base import Pair, PairwiseReranker
 
 
 class MaxSimParams(Params):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-from ..context import RunContext
-from ..errors import HarnessError
-from ..registry import DETERMINISTIC, Params, register
-from ..types import Document, Qrels
-from .base import Pair, PairwiseReranker
+from harness.core.context import RunContext
+from harness.core.errors import HarnessError
+from harness.core.registry import DETERMINISTIC, Params, register
+from harness.core.types import Document, Qrels
+from harness.rerankers.base import Pair, PairwiseReranker
 
 
 @register("reranker", "oracle", tolerance=DETERMINISTIC)

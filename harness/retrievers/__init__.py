@@ -1,1 +1,1 @@
-"""First-stage retrievers, one file each; each registers itself with harness.registry."""
+"""First-stage retrievers, one file each; each registers itself with harness.core.registry."""

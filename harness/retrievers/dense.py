@@ -11,9 +11,9 @@ import numpy as np
 from tqdm import tqdm
 from pydantic import Field
 
-from ..context import RunContext
-from ..registry import DETERMINISTIC, Params, register
-from .vector import IndexSpec, VectorRetriever
+from harness.core.context import RunContext
+from harness.core.registry import DETERMINISTIC, Params, register
+from harness.retrievers.vector import IndexSpec, VectorRetriever
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -37,7 +37,7 @@ def token_encoder_key(params) -> tuple:
 def load_sentence_transformer(name: str, device: str, max_length: Optional[int]):
     from sentence_transformers import SentenceTransformer
 
-    from ..models import resolve_model
+    from harness.core.models import resolve_model
     model = SentenceTransformer(resolve_model(name), device=device)
     if max_length is not None:
         model.max_seq_length = max_length
@@ -61,7 +61,7 @@ class BiEncoderRetriever(VectorRetriever):
         self.forward_passes = 0  # documents encoded by this instance; tests count them
 
     def encoder_key(self) -> dict:
-        from ..models import model_fingerprint, resolve_model
+        from harness.core.models import model_fingerprint, resolve_model
         return {"model": self.params.model,
                 "model_hash": model_fingerprint(resolve_model(self.params.model)),
                 "max_length": self.model.max_seq_length, "normalize": self.params.normalize,
@@ -72,13 +72,13 @@ class BiEncoderRetriever(VectorRetriever):
         return pooled + ("token_vectors", "token_offsets") if self.need_tokens else pooled
 
     def document_arrays(self, corpus):
-        from ..models import truncation_stats
+        from harness.core.models import truncation_stats
         key, arrays = super().document_arrays(corpus)
         self.stats.update(truncation_stats(arrays["token_lengths"], self.model.max_seq_length))
         return key, arrays
 
     def models(self) -> dict[str, dict[str, str]]:
-        from ..models import model_record
+        from harness.core.models import model_record
         return {"model": model_record(self.params.model)}
 
     def forward(self, texts: list[str], tokens: bool = False, progress: bool = False
@@ -117,7 +117,7 @@ class BiEncoderRetriever(VectorRetriever):
         lengths = self.model.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
         arrays = {"vectors": vectors, "token_lengths": np.array([len(x) for x in lengths], np.int32)}
         if tokens is not None:
-            from ..late_interaction import flatten_tokens
+            from harness.retrievers.late_interaction import flatten_tokens
             arrays["token_vectors"], arrays["token_offsets"] = flatten_tokens(tokens)
         return arrays
 

@@ -13,10 +13,10 @@ from typing import Dict, Literal, Optional
 import numpy as np
 from pydantic import Field
 
-from ..context import RunContext
-from ..errors import ConfigError
-from ..registry import DETERMINISTIC, Params, register
-from .vector import IndexSpec, VectorRetriever
+from harness.core.context import RunContext
+from harness.core.errors import ConfigError
+from harness.core.registry import DETERMINISTIC, Params, register
+from harness.retrievers.vector import IndexSpec, VectorRetriever
 
 DPR_QUESTION = "facebook/dpr-question_encoder-single-nq-base"
 DPR_CONTEXT = "facebook/dpr-ctx_encoder-single-nq-base"
@@ -40,7 +40,7 @@ class Tower:
                  max_length: Optional[int], device: str):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        from ..models import resolve_model
+        from harness.core.models import resolve_model
         self.name = name
         self.path = resolve_model(name)
         config = AutoConfig.from_pretrained(self.path)
@@ -121,7 +121,7 @@ class DPRRetriever(VectorRetriever):
         self.forward_passes = 0  # documents encoded by this instance; tests count them
 
     def encoder_key(self) -> dict:
-        from ..models import model_fingerprint
+        from harness.core.models import model_fingerprint
         return {"model": self.params.context_model,
                 "model_hash": model_fingerprint(self.context.path), "role": "dpr-context",
                 "pooling": self.context.pooling, "max_length": self.context.max_length,
@@ -131,7 +131,7 @@ class DPRRetriever(VectorRetriever):
         return ("vectors", "token_lengths")
 
     def document_arrays(self, corpus):
-        from ..models import truncation_stats
+        from harness.core.models import truncation_stats
         key, arrays = super().document_arrays(corpus)
         # From lengths cached with the vectors: recorded on a cache hit too.
         self.stats.update(truncation_stats(arrays["token_lengths"], self.context.max_length))
@@ -146,7 +146,7 @@ class DPRRetriever(VectorRetriever):
         return self._maybe_normalize(self.question.encode(texts, self.params.batch_size))
 
     def models(self) -> dict[str, dict[str, str]]:
-        from ..models import model_record
+        from harness.core.models import model_record
         return {"question_model": model_record(self.params.question_model, self.question.path),
                 "context_model": model_record(self.params.context_model, self.context.path)}
 

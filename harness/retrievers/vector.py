@@ -8,14 +8,14 @@ from typing import Any, Dict, Mapping
 import numpy as np
 from pydantic import Field
 
-from .. import registry
-from ..context import RunContext
-from ..embedding_cache import EmbeddingCache
-from ..evaluation.timing import PeakRSSDelta, time_call
-from ..protocols import Serializable
-from ..hashing import stable_hash, texts_hash
-from ..registry import Params
-from ..types import Document, Run
+from harness.core import registry
+from harness.core.context import RunContext
+from harness.storage.embedding_cache import EmbeddingCache
+from harness.evaluation.timing import PeakRSSDelta, time_call
+from harness.core.protocols import Serializable
+from harness.core.hashing import stable_hash, texts_hash
+from harness.core.registry import Params
+from harness.core.types import Document, Run
 
 
 class IndexSpec(Params):
@@ -122,7 +122,7 @@ class VectorRetriever:
         return key, entry.arrays
 
     def index(self, corpus: Mapping[str, Document]) -> None:
-        from ..ann.base import check_metric
+        from harness.ann.base import check_metric
         check_metric(self._ann_params, self.normalized, self.similarity)
         key, arrays = self.document_arrays(corpus)
         self._doc_ids = list(corpus)
@@ -146,7 +146,7 @@ class VectorRetriever:
         return depth
 
     def search(self, queries: Mapping[str, str], k: int) -> Run:
-        from ..ann.sweep import faiss_threads
+        from harness.ann.sweep import faiss_threads
         qids = list(queries)
         depth = self._depth(k)
         vectors = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]),
@@ -176,7 +176,7 @@ class VectorRetriever:
         count as hits), named after c (`ann_recall@5` when k=5): 1.0 for `flat` at any k."""
         if self._last_batch is None:
             return {}
-        from ..ann.recall import ann_recall, exact_neighbours
+        from harness.ann.recall import ann_recall, exact_neighbours
         qids, Q, ids = self._last_batch
         c = min(cutoff, self._last_k, len(self._doc_ids))
         exact_ids, exact_scores = exact_neighbours(self._vectors, Q, c)
@@ -187,8 +187,8 @@ class VectorRetriever:
                          warmup: int) -> list[tuple[str, str, str, float]]:
         """The index search alone, on query vectors encoded beforehand (untimed): stage
         `ann_search`, batch and single-query, one engine thread for single queries."""
-        from ..ann.sweep import faiss_threads
-        from ..evaluation.timing import batch_throughput, single_query_latency
+        from harness.ann.sweep import faiss_threads
+        from harness.evaluation.timing import batch_throughput, single_query_latency
         qids = list(queries)
         Q = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]), dtype=np.float32)
         row = {q: i for i, q in enumerate(qids)}
@@ -212,6 +212,6 @@ class VectorRetriever:
         id (the run, a dict, cannot show repeats: they are counted here, before it is built)."""
         if self._last_batch is None:
             return {}
-        from ..ann.recall import result_flags
+        from harness.ann.recall import result_flags
         qids, _, ids = self._last_batch
         return result_flags(ids, min(self._last_k, len(self._doc_ids)))

@@ -10,16 +10,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from .config import Config, dump as dump_config
-from .context import RunContext
-from .datasets import load_dataset
-from .datasets.slice import slice_dataset
-from .environment import environment, git_state
-from .evaluation.metrics import Evaluation, evaluate, parse_measures, validate_run
-from .hashing import stable_hash
-from .runner import PipelineResult, execute, make_context
-from .results_folder import ResultsWriter
-from .types import Dataset, Run
+from harness.config import Config, dump as dump_config
+from harness.core.context import RunContext
+from harness.datasets import load_dataset
+from harness.datasets.slice import slice_dataset
+from harness.execution.environment import environment, git_state
+from harness.evaluation.metrics import Evaluation, evaluate, parse_measures, validate_run
+from harness.core.hashing import stable_hash
+from harness.execution.runner import PipelineResult, execute, make_context
+from harness.storage.results_folder import ResultsWriter
+from harness.core.types import Dataset, Run
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def without_identical_ids(run: Run) -> tuple[Run, int]:
 def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluation]) -> dict:
     """The trade-off frontiers the report plots: ANN recall@10 vs single-query q/s of the index
     search alone (sweep points), and nDCG@10 vs end-to-end p95 latency (every pipeline)."""
-    from .ann.pareto import pareto_frontier
+    from harness.ann.pareto import pareto_frontier
     points = []
     for res in results:
         ev = evaluations.get(res.pipeline.name)

@@ -9,10 +9,10 @@ from typing import Mapping
 
 from pydantic import Field
 
-from ..context import RunContext
-from ..hashing import stable_hash, texts_hash
-from ..registry import DETERMINISTIC, Params, register
-from ..types import Document, Run
+from harness.core.context import RunContext
+from harness.core.hashing import stable_hash, texts_hash
+from harness.core.registry import DETERMINISTIC, Params, register
+from harness.core.types import Document, Run
 
 
 class LuceneBM25Params(Params):
@@ -26,7 +26,7 @@ class LuceneBM25:
     """Lucene BM25 (pyserini), Anserini 'flat' index."""
 
     def __init__(self, params: LuceneBM25Params, ctx: RunContext):
-        from ..engines import lucene
+        from harness.engines import lucene
         lucene.start()  # JVM start-up is model loading: outside every timed section
         self.params = params
         self.ctx = ctx
@@ -34,7 +34,7 @@ class LuceneBM25:
         self._searcher = None
 
     def index(self, corpus: Mapping[str, Document]) -> None:
-        from ..engines import lucene
+        from harness.engines import lucene
         ids = list(corpus)
         key = stable_hash({"engine": "anserini-flat", "corpus": texts_hash(
             ids, (corpus[d].full_text for d in ids))})

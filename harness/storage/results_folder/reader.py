@@ -17,10 +17,10 @@ from typing import Iterator, Optional
 
 import yaml
 
-from ..errors import DataError
-from ..trec import read_qrels, read_run
-from ..types import Qrels, Run
-from . import layout as L
+from harness.core.errors import DataError
+from harness.storage.trec import read_qrels, read_run
+from harness.core.types import Qrels, Run
+from harness.storage.results_folder import layout as L
 
 
 @dataclass(frozen=True)

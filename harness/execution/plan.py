@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
-from . import registry
-from .config import Config, PipelineSpec, StageSpec
-from .errors import ConfigError
-from .hashing import stable_hash
+from harness.core import registry
+from harness.config import Config, PipelineSpec, StageSpec
+from harness.core.errors import ConfigError
+from harness.core.hashing import stable_hash
 
 if TYPE_CHECKING:
-    from .context import RunContext
+    from harness.core.context import RunContext
 
 FIRST_STAGE, FUSION, RERANK = "first_stage", "fusion", "rerank"
 STAGE_KINDS = {FIRST_STAGE: "retriever", FUSION: "fuser", RERANK: "reranker"}
@@ -82,7 +82,7 @@ def run_settings(config: Config, ctx: Optional["RunContext"]) -> dict:
 def model_fingerprints(params: registry.Params, fingerprint: bool) -> dict:
     if not fingerprint:
         return {}
-    from .models import model_fingerprint, resolve_model
+    from harness.core.models import model_fingerprint, resolve_model
     return {name: model_fingerprint(resolve_model(name)) for name in params.model_names()}
 
 
@@ -106,7 +106,7 @@ def first_stage_points(spec: PipelineSpec) -> list[tuple[str, StageSpec]]:
     index = params.get("index")
     if not isinstance(index, (dict, list)) or (isinstance(index, dict) and not _is_sweep(index)):
         return [(spec.name, spec.retriever)]
-    from .ann.sweep import parse_sweep, point_name
+    from harness.ann.sweep import parse_sweep, point_name
     points = []
     for sweep in map(parse_sweep, index if isinstance(index, list) else [index]):
         for build in sweep.build_points:

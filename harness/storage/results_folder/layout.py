@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..hashing import stable_hash
+from harness.core.hashing import stable_hash
 
 # -- files ------------------------------------------------------------------------------------
 CONFIG = "config.yaml"

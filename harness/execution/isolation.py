@@ -33,7 +33,7 @@ class WorkerOutcome:
 
 def _worker(fn: Callable[..., Any], args: tuple, conn, log_level: Optional[int]) -> None:
     if log_level is not None:
-        from . import logs
+        from harness.execution import logs
         logs.configure(log_level)
     try:
         conn.send(("ok", fn(*args)))
@@ -54,7 +54,7 @@ def _rss(proc: psutil.Process) -> int:
 def _context():
     ctx = multiprocessing.get_context("forkserver")
     # Preloading makes the server import the harness once (and pass on sys.path).
-    ctx.set_forkserver_preload(["harness.runner"])
+    ctx.set_forkserver_preload(["harness.execution.runner"])
     return ctx
 
 
@@ -63,7 +63,7 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), timeout_s: Optional[f
     """fn(*args) in a worker; fn must be importable (top level) and args picklable."""
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    from .logs import current_level
+    from harness.execution.logs import current_level
     worker = ctx.Process(target=_worker, args=(fn, args, sender, current_level()), daemon=False)
     worker.start()
     sender.close()

@@ -14,9 +14,9 @@ from typing import Any, ClassVar, Literal, Optional
 import numpy as np
 from pydantic import Field
 
-from ..context import RunContext
-from ..registry import register
-from .base import ANNParams, Similarity, check_search_params
+from harness.core.context import RunContext
+from harness.core.registry import register
+from harness.ann.base import ANNParams, Similarity, check_search_params
 
 
 class AnnoyParams(ANNParams):

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..atomic import write_json, write_text
-from ..config import Config, dump
-from ..evaluation.metrics import Evaluation
-from ..trec import write_run
-from ..types import Dataset, ranked
-from . import layout as L
+from harness.storage.atomic import write_json, write_text
+from harness.config import Config, dump
+from harness.evaluation.metrics import Evaluation
+from harness.storage.trec import write_run
+from harness.core.types import Dataset, ranked
+from harness.storage.results_folder import layout as L
 
 _SEPARATORS = re.compile(r"[\t\r\n]")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelUnavailableError
-from .hashing import sha256_file
+from harness.core.errors import ModelUnavailableError
+from harness.core.hashing import sha256_file
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -6,9 +6,9 @@ from typing import Literal, Mapping, Optional
 import numpy as np
 from pydantic import Field
 
-from ..context import RunContext
-from ..registry import DETERMINISTIC, Params, register
-from ..types import Document, Run
+from harness.core.context import RunContext
+from harness.core.registry import DETERMINISTIC, Params, register
+from harness.core.types import Document, Run
 
 
 class BM25sParams(Params):

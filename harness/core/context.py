@@ -65,7 +65,7 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if has_cuda else "cpu"
     if requested.startswith("cuda") and not has_cuda:
-        from .errors import ConfigError
+        from harness.core.errors import ConfigError
         raise ConfigError(f"device {requested!r} requested but no CUDA GPU is visible to torch; "
                           "use device: cpu or auto")
     return requested

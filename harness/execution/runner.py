@@ -20,17 +20,17 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import registry
-from .config import Config
-from .context import RunContext
-from .evaluation.metrics import parse_measures, validate_run
-from .evaluation.timing import PeakRSSDelta, batch_throughput, single_query_latency, time_call
-from .node_store import NodeRecord, NodeStore
-from .isolation import run_isolated
-from .plan import Node, Pipeline, Planner
-from .protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages, LoadsModels,
+from harness.core import registry
+from harness.config import Config
+from harness.core.context import RunContext
+from harness.evaluation.metrics import parse_measures, validate_run
+from harness.evaluation.timing import PeakRSSDelta, batch_throughput, single_query_latency, time_call
+from harness.storage.node_store import NodeRecord, NodeStore
+from harness.execution.isolation import run_isolated
+from harness.execution.plan import Node, Pipeline, Planner
+from harness.core.protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages, LoadsModels,
                         NeedsCorpus, NeedsQrels, Reports)
-from .types import Dataset, Run
+from harness.core.types import Dataset, Run
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class Executor:
 
 def token_encoders(config: Config) -> frozenset:
     """Encoders whose document token embeddings a stage of this config needs."""
-    from .protocols import NeedsTokenEmbeddings
+    from harness.core.protocols import NeedsTokenEmbeddings
     keys = set()
     for p in config.pipelines:
         for kind, spec in (("retriever", p.retriever), ("fuser", p.fuse), ("reranker", p.rerank)):
@@ -264,7 +264,7 @@ def token_encoders(config: Config) -> frozenset:
 
 def make_context(config: Config, cache_dir: Optional[Path], dataset_key: str,
                  progress: bool) -> RunContext:
-    from .context import default_cache_dir, resolve_device
+    from harness.core.context import default_cache_dir, resolve_device
     threads = config.threads or os.cpu_count() or 1
     return RunContext(cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
                       device=resolve_device(config.device), threads=threads, seed=config.seed,

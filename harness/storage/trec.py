@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Iterator, Union
 
-from .atomic import write_text
-from .errors import DataError
-from .types import Qrels, Run, ranked
+from harness.storage.atomic import write_text
+from harness.core.errors import DataError
+from harness.core.types import Qrels, Run, ranked
 
 PathLike = Union[str, Path]
 

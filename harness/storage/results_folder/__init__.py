@@ -4,9 +4,9 @@
 writes it (the runner, and the synthetic folders of report tests, through the same class);
 `reader` is its one strict reader. The layout is documented in docs/results.md.
 """
-from . import layout
-from .reader import PipelineInfo, Results, TimingRow, load_results, read_yaml_mapping
-from .writer import ResultsWriter
+from harness.storage.results_folder import layout
+from harness.storage.results_folder.reader import PipelineInfo, Results, TimingRow, load_results, read_yaml_mapping
+from harness.storage.results_folder.writer import ResultsWriter
 
 __all__ = ["layout", "PipelineInfo", "Results", "TimingRow", "load_results", "read_yaml_mapping",
            "ResultsWriter"]

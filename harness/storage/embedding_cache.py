@@ -16,10 +16,10 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .atomic import atomic_path, write_json
-from .context import Memo
-from .evaluation.timing import PeakRSSDelta, time_call
-from .hashing import sha256_file
+from harness.storage.atomic import atomic_path, write_json
+from harness.core.context import Memo
+from harness.evaluation.timing import PeakRSSDelta, time_call
+from harness.core.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 Arrays = Dict[str, np.ndarray]

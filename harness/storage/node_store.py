@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .atomic import write_json
-from .hashing import sha256_file
-from .trec import read_run, write_run
-from .types import Run
+from harness.storage.atomic import write_json
+from harness.core.hashing import sha256_file
+from harness.storage.trec import read_run, write_run
+from harness.core.types import Run
 
 log = logging.getLogger(__name__)
 
