@@ -9,7 +9,7 @@ from typing import Optional
 
 import click
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, reports_errors
 
 
 def _offline_defaults() -> None:
@@ -41,6 +41,7 @@ def cli(verbose: bool) -> None:
 @click.option("--plugins", "plugin_modules", multiple=True, metavar="MODULE",
               help="Import this Python module first (it registers plugins). Configs themselves "
                    "can only name registered plugins, never code.")
+@reports_errors
 def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[int], force: bool,
                 cache_dir: Optional[Path], no_report: bool, plugin_modules: tuple[str, ...]) -> None:
     """Run the benchmark CONFIG_PATH and print a results table."""
@@ -49,16 +50,13 @@ def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[in
     from harness import config as config_mod
     from harness.execution.benchmark import run_benchmark
     from harness.execution.summary import print_summary
-    try:
-        for module in plugin_modules:
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:
-                raise HarnessError(f"--plugins {module}: cannot import: {exc}") from None
-        config = config_mod.load(config_path)
-        outcome = run_benchmark(config, out, max_queries, force, cache_dir)
-    except HarnessError as exc:
-        _fail(exc)
+    for module in plugin_modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise HarnessError(f"--plugins {module}: cannot import: {exc}") from None
+    config = config_mod.load(config_path)
+    outcome = run_benchmark(config, out, max_queries, force, cache_dir)
     print_summary(outcome)
     if not no_report:
         from harness.reports import build_report
@@ -81,10 +79,6 @@ def plugins_command() -> None:
         state = "ok" if p.available() else f"unavailable (install: {p.install_hint})"
         click.echo(f"{p.kind:10s} {p.name:16s} {state}  {p.description}")
 
-
-def _fail(exc: HarnessError) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
 
 
 def _register_subcommands() -> None:

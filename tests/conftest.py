@@ -1,4 +1,5 @@
 """Shared test setup: offline, quiet, and a cache folder private to the test session."""
+import json
 import os
 
 import pytest
@@ -14,3 +15,21 @@ def _session_cache(tmp_path_factory):
     if "HARNESS_CACHE_DIR" not in os.environ:
         os.environ["HARNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("harness-cache"))
     yield
+
+
+@pytest.fixture
+def tiny_beir(tmp_path):
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {"d1": "red apples and green pears", "d2": "green tea leaves", "d3": "red wine grapes",
+            "d4": "apple pie recipe with red apples", "d5": "pears poached in red wine"}
+    with open(folder / "corpus.jsonl", "w") as fh:
+        for d, text in docs.items():
+            fh.write(json.dumps({"_id": d, "title": "", "text": text}) + "\n")
+    queries = {"q1": "red apples", "q2": "green pears", "q3": "red wine", "q4": "zzz unmatched"}
+    with open(folder / "queries.jsonl", "w") as fh:
+        for q, text in queries.items():
+            fh.write(json.dumps({"_id": q, "text": text}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td4\t1\nq1\td1\t1\nq2\td1\t1\nq3\td5\t2\nq3\td3\t1\nq4\td2\t1\n")
+    return folder

@@ -8,7 +8,7 @@ from harness import config as config_mod
 from harness.ann import hnsw
 from harness.execution.benchmark import run_benchmark
 from tiny_models import tiny_sentence_transformer
-from test_runner import timing_rows, tiny_beir  # noqa: F401  (fixture)
+from test_runner import timing_rows
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 import flaky_plugins  # noqa: F401  (registers the plugins)
 import fake_plugins  # noqa: F401
 from harness.execution.benchmark import run_benchmark
-from test_runner import make_config, tiny_beir  # noqa: F401  (fixture)
+from test_runner import make_config
 
 
 def statuses(out):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import yaml
 
-from test_runner import tiny_beir  # noqa: F401  (fixture)
 
 TESTS = Path(__file__).resolve().parent
 

@@ -13,7 +13,6 @@ from harness.core.protocols import NeedsQrels
 from harness.rerankers import OracleReranker, below_depth_scores, rerank_run
 from harness.core.types import Document, ranked
 
-from test_runner import tiny_beir  # noqa: F401  (fixture)
 from tiny_models import tiny_bert_classifier
 
 

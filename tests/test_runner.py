@@ -11,24 +11,6 @@ from harness.evaluation.metrics import evaluate, parse_measures
 from harness.storage.trec import read_run
 
 
-@pytest.fixture
-def tiny_beir(tmp_path):
-    folder = tmp_path / "tiny"
-    (folder / "qrels").mkdir(parents=True)
-    docs = {"d1": "red apples and green pears", "d2": "green tea leaves", "d3": "red wine grapes",
-            "d4": "apple pie recipe with red apples", "d5": "pears poached in red wine"}
-    with open(folder / "corpus.jsonl", "w") as fh:
-        for d, text in docs.items():
-            fh.write(json.dumps({"_id": d, "title": "", "text": text}) + "\n")
-    queries = {"q1": "red apples", "q2": "green pears", "q3": "red wine", "q4": "zzz unmatched"}
-    with open(folder / "queries.jsonl", "w") as fh:
-        for q, text in queries.items():
-            fh.write(json.dumps({"_id": q, "text": text}) + "\n")
-    (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\td4\t1\nq1\td1\t1\nq2\td1\t1\nq3\td5\t2\nq3\td3\t1\nq4\td2\t1\n")
-    return folder
-
-
 def make_config(folder, pipelines=(), **over):
     data = {"name": "t", "dataset": {"name": str(folder)}, "k": 10,
             "measures": ["nDCG@10", "RR@10", "R@10"],

@@ -1,4 +1,5 @@
 """Errors the harness raises for bad input; the CLI prints them without a traceback."""
+import functools
 
 
 class HarnessError(Exception):
@@ -19,3 +20,17 @@ class PluginError(HarnessError):
 
 class ModelUnavailableError(HarnessError):
     """A model can be neither found locally nor downloaded (e.g. offline)."""
+
+
+def reports_errors(command):
+    """The one CLI error path: a command that raises a HarnessError prints `error: <message>` on
+    stderr and exits 1 (no traceback); anything else is a bug and keeps its traceback."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except HarnessError as exc:
+            import click
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+    return run

@@ -1,19 +1,14 @@
 """`harness datasets list | download | info`: see, fetch and validate datasets."""
 from __future__ import annotations
 
-import sys
 from typing import Optional
 
 import click
 
-from harness.core.errors import HarnessError
+from harness.core.errors import reports_errors
 from harness.datasets import list_datasets, load_dataset
 from harness.datasets.download import download
 
-
-def _fail(exc: HarnessError) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
 
 
 @click.group("datasets")
@@ -34,24 +29,20 @@ def list_command() -> None:
 @click.argument("name")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where to put it (default: $HARNESS_DATA_DIR or ~/.cache/retrieval-harness/datasets).")
+@reports_errors
 def download_command(name: str, cache_dir: Optional[str]) -> None:
     """Download the public BEIR dataset NAME, verify its checksum and unpack it into the cache."""
-    try:
-        folder = download(name, cache_dir=cache_dir)
-    except HarnessError as exc:
-        _fail(exc)
+    folder = download(name, cache_dir=cache_dir)
     click.echo(str(folder))
 
 
 @datasets.command("info")
 @click.argument("name_or_path")
 @click.option("--split", default="test", show_default=True, help="Which qrels file to load.")
+@reports_errors
 def info_command(name_or_path: str, split: str) -> None:
     """Load and validate NAME_OR_PATH; print its counts, checksums and warnings."""
-    try:
-        ds = load_dataset(name_or_path, split=split)
-    except HarnessError as exc:
-        _fail(exc)
+    ds = load_dataset(name_or_path, split=split)
     click.echo(f"dataset: {ds.name}")
     click.echo(f"split: {ds.split}")
     for key, value in ds.stats.items():

@@ -5,7 +5,7 @@ import warnings
 
 import click
 
-from harness.core.errors import HarnessError
+from harness.core.errors import reports_errors
 from harness.storage.trec import read_qrels, read_run
 from harness.evaluation.metrics import evaluate, parse_measures
 
@@ -24,20 +24,17 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--per-query", is_flag=True, help="Also print one row per judged query.")
 @click.option("--digits", default=4, show_default=True, type=click.IntRange(0, 17),
               help="Decimals shown (values are computed unrounded).")
+@reports_errors
 def eval_command(qrels_path: str, run_path: str, measures: tuple[str, ...], per_query: bool,
                  digits: int) -> None:
     """Evaluate RUN against QRELS: means over every judged query (trec_eval -c), ties broken
     by doc id descending for every measure."""
-    try:
-        parsed = parse_measures(measures)
-        qrels = read_qrels(qrels_path)
-        run = read_run(run_path)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = evaluate(qrels, run, parsed)
-    except HarnessError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+    parsed = parse_measures(measures)
+    qrels = read_qrels(qrels_path)
+    run = read_run(run_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate(qrels, run, parsed)
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
 

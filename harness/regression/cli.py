@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from harness.core.errors import HarnessError
+from harness.core.errors import reports_errors
 from harness.storage.results_folder import load_results
 from harness.storage.results_folder.layout import LATENCY_STATS, P95_MS
 from harness.regression.baseline import (baseline_from_results, expectations_from_config,
@@ -17,10 +17,6 @@ from harness.regression.render import as_json, as_markdown, as_table
 _RESULTS = click.Path(file_okay=False, path_type=Path)  # existence is checked (exit 1), not click's 2
 
 
-def _fail(exc: HarnessError):
-    click.echo(f"error: {exc}", err=True)
-    raise SystemExit(1)
-
 
 @click.command("check")
 @click.argument("results_dir", type=_RESULTS)
@@ -30,6 +26,7 @@ def _fail(exc: HarnessError):
               show_default=True, help="json for CI annotations, md for PR comments.")
 @click.option("--improved-ok", is_flag=True,
               help="Exit 0 instead of 3 when results improved beyond tolerance (and none failed).")
+@reports_errors
 def check_command(results_dir: Path, baseline_path: Optional[Path], fmt: str,
                   improved_ok: bool) -> None:
     """Check RESULTS_DIR against expected values with two-sided tolerances.
@@ -37,13 +34,10 @@ def check_command(results_dir: Path, baseline_path: Optional[Path], fmt: str,
     Exit 0: all pass. 1: a check failed, is missing, or an input is unreadable.
     3: improved beyond tolerance and nothing failed (the baseline is stale).
     """
-    try:
-        results = load_results(results_dir)
-        expected = load_baseline(baseline_path) if baseline_path else \
-            expectations_from_config(results)
-        report = run_check(results, expected)
-    except HarnessError as exc:
-        _fail(exc)
+    results = load_results(results_dir)
+    expected = load_baseline(baseline_path) if baseline_path else \
+        expectations_from_config(results)
+    report = run_check(results, expected)
     code = report.exit_code(improved_ok)
     if fmt == "json":
         click.echo(as_json(report, code))
@@ -66,23 +60,21 @@ def check_command(results_dir: Path, baseline_path: Optional[Path], fmt: str,
               show_default=True, help="Single-query statistic (stage total) the ratio compares.")
 @click.option("--latency-slack", type=click.FloatRange(min=1.0, min_open=True), default=1.5,
               show_default=True, help="Allowed ratio band: measured x/÷ this factor.")
+@reports_errors
 def baseline_command(results_dir: Path, out: Path, pipelines: Optional[str],
                      latency_reference: Optional[str], latency_stat: str,
                      latency_slack: float) -> None:
     """Write a baseline from the run in RESULTS_DIR (full-precision values)."""
     names = [p.strip() for p in pipelines.split(",") if p.strip()] if pipelines else None
-    try:
-        results = load_results(results_dir)
-        baseline = baseline_from_results(results, names, latency_reference, latency_stat,
-                                         latency_slack)
-        if out.exists():  # keep what people tuned by hand; values and kinds come from the run
-            previous = load_baseline(out)
-            baseline.tolerances = dict(previous.class_overrides)
-            for name, pipe in baseline.pipelines.items():
-                if name in previous.pipelines:
-                    pipe.tolerance = dict(previous.pipelines[name].tolerance)
-        write_baseline(baseline, out)
-    except HarnessError as exc:
-        _fail(exc)
+    results = load_results(results_dir)
+    baseline = baseline_from_results(results, names, latency_reference, latency_stat,
+                                     latency_slack)
+    if out.exists():  # keep what people tuned by hand; values and kinds come from the run
+        previous = load_baseline(out)
+        baseline.tolerances = dict(previous.class_overrides)
+        for name, pipe in baseline.pipelines.items():
+            if name in previous.pipelines:
+                pipe.tolerance = dict(previous.pipelines[name].tolerance)
+    write_baseline(baseline, out)
     click.echo(f"wrote {out}: {len(baseline.pipelines)} pipeline(s), "
                f"{sum(len(p.measures) for p in baseline.pipelines.values())} values")
