@@ -15,7 +15,7 @@ from harness.core.types import Document, ranked
 pytest.importorskip("colbert")
 
 from harness.retrievers.colbert import (ColBERTParams, ColBERTRetriever,  # noqa: E402
-                                              search_settings)
+                                        search_settings)
 
 TOPICS = ["cancer cells", "virus gene", "protein treatment", "dense retrieval model",
           "sparse fusion"]

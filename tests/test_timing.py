@@ -112,11 +112,15 @@ def test_peak_rss_delta_sees_transient_peak_from_sampler_thread():
 
 
 def test_peak_rss_delta_measures_real_allocation():
+    import mmap
     size = 80 * 2**20
     with PeakRSSDelta() as probe:
-        block = np.ones(size, dtype=np.uint8)  # touched pages count in RSS
+        # A fresh anonymous mapping, every page touched: new resident memory. (np.ones could be
+        # served from heap pages already resident after earlier tests freed theirs.)
+        block = mmap.mmap(-1, size)
+        block.write(b"x" * size)
     assert probe.delta_bytes >= 0.9 * size
-    del block
+    block.close()
 
 
 def test_thread_settings_reads_env_and_loaded_libraries(monkeypatch):

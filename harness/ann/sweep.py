@@ -18,9 +18,10 @@ from harness.core import registry
 from harness.core.context import RunContext
 from harness.core.errors import ConfigError
 from harness.evaluation.timing import (LatencyStats, PeakRSSDelta, batch_throughput,
-                                 single_query_latency, time_call)
+                                       single_query_latency, time_call)
 from harness.ann.base import ANNParams
 from harness.ann.recall import ann_recall, result_flags
+from harness.storage.results_folder import layout as L
 
 
 def expand_grid(grid: Optional[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -113,20 +114,20 @@ class PointResult:
 
     def timing_rows(self) -> list[tuple[str, str, str, str, float]]:
         """(pipeline, stage, mode, stat, value) rows for timings.csv (docs/results.md)."""
-        rows = [(self.name, "index", "build", "wall_s", self.build_s)]
+        rows = [(self.name, L.INDEX, L.BUILD, L.WALL_S, self.build_s)]
         if self.size_bytes is not None:
-            rows.append((self.name, "index", "build", "size_bytes", float(self.size_bytes)))
+            rows.append((self.name, L.INDEX, L.BUILD, L.SIZE_BYTES, float(self.size_bytes)))
         if self.peak_rss_delta_bytes is not None:
-            rows.append((self.name, "index", "build", "peak_rss_delta_bytes",
+            rows.append((self.name, L.INDEX, L.BUILD, L.PEAK_RSS_DELTA_BYTES,
                          float(self.peak_rss_delta_bytes)))
         if self.latency is not None:
-            rows += [(self.name, "first_stage", "single", stat, float(v))
+            rows += [(self.name, L.FIRST_STAGE, L.SINGLE, stat, float(v))
                      for stat, v in self.latency.as_stats().items()]
-            rows += [(self.name, "first_stage", "single", "qps", self.single_qps),
-                     (self.name, "first_stage", "single", "threads", 1.0)]
-            rows += [(self.name, "first_stage", "batch", "wall_s", self.batch_s),
-                     (self.name, "first_stage", "batch", "qps", self.batch_qps),
-                     (self.name, "first_stage", "batch", "threads", float(self.batch_threads))]
+            rows += [(self.name, L.FIRST_STAGE, L.SINGLE, L.QPS, self.single_qps),
+                     (self.name, L.FIRST_STAGE, L.SINGLE, L.THREADS, 1.0)]
+            rows += [(self.name, L.FIRST_STAGE, L.BATCH, L.WALL_S, self.batch_s),
+                     (self.name, L.FIRST_STAGE, L.BATCH, L.QPS, self.batch_qps),
+                     (self.name, L.FIRST_STAGE, L.BATCH, L.THREADS, float(self.batch_threads))]
         return rows
 
 

@@ -20,6 +20,7 @@ from harness.core.hashing import stable_hash
 from harness.execution.runner import PipelineResult, execute, make_context
 from harness.storage.results_folder import ResultsWriter
 from harness.core.types import Dataset, Run
+from harness.storage.results_folder import layout as L
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,12 @@ def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluati
         ev = evaluations.get(res.pipeline.name)
         if ev is None:
             continue
-        total = {stat: v for stage, mode, stat, v in res.timings if (stage, mode) == ("total", "single")}
+        total = {stat: v for stage, mode, stat, v in res.timings if (stage, mode) == (L.TOTAL, L.SINGLE)}
         search = {stat: v for stage, mode, stat, v in res.timings
-                  if (stage, mode) == ("ann_search", "single")}
+                  if (stage, mode) == (L.ANN_SEARCH, L.SINGLE)}
         points.append({"pipeline": res.pipeline.name, **ev.aggregate,
-                       "p95_ms": total.get("p95_ms", math.nan),
-                       "search_qps": search.get("qps", math.nan)})
+                       L.P95_MS: total.get(L.P95_MS, math.nan),
+                       "search_qps": search.get(L.QPS, math.nan)})
     fronts = {}
     ann_points = [p for p in points if any(m.startswith("ann_recall@") for m in p)]
     if ann_points:

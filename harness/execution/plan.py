@@ -17,11 +17,11 @@ from harness.core import registry
 from harness.config import Config, PipelineSpec, StageSpec
 from harness.core.errors import ConfigError
 from harness.core.hashing import stable_hash
+from harness.storage.results_folder.layout import FIRST_STAGE, FUSION, RERANK
 
 if TYPE_CHECKING:
     from harness.core.context import RunContext
 
-FIRST_STAGE, FUSION, RERANK = "first_stage", "fusion", "rerank"
 STAGE_KINDS = {FIRST_STAGE: "retriever", FUSION: "fuser", RERANK: "reranker"}
 
 

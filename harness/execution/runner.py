@@ -28,9 +28,10 @@ from harness.evaluation.timing import PeakRSSDelta, batch_throughput, single_que
 from harness.storage.node_store import NodeRecord, NodeStore
 from harness.execution.isolation import run_isolated
 from harness.execution.plan import Node, Pipeline, Planner
-from harness.core.protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages, LoadsModels,
-                        NeedsCorpus, NeedsQrels, Reports)
+from harness.core.protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages,
+                                    LoadsModels, NeedsCorpus, NeedsQrels, Reports)
 from harness.core.types import Dataset, Run
+from harness.storage.results_folder import layout as L
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class Executor:
                 stats = instance.stage_stats() if isinstance(instance, Reports) else {}
                 extra = {k: v for k, v in stats.items()
                          if isinstance(v, (int, float)) and not isinstance(v, bool)}
-                self._index_stats[node.key] = {"wall_s": seconds,
-                                               "peak_rss_delta_bytes": rss.delta_bytes, **extra}
+                self._index_stats[node.key] = {L.WALL_S: seconds,
+                                               L.PEAK_RSS_DELTA_BYTES: rss.delta_bytes, **extra}
             if isinstance(instance, NeedsQrels):  # the oracle reranker scores by judgments
                 instance.set_qrels(self.dataset.qrels)
             self._plugins[cache_key] = instance
@@ -134,7 +135,7 @@ class Executor:
     def _compute(self, node: Node, input_runs: list[Run]) -> NodeRecord:
         log.info("running %s", node.label)
         instance = self.plugin(node)
-        timings = [("build", stat, v) for stat, v in self._index_stats.pop(node.key, {}).items()]
+        timings = [(L.BUILD, stat, v) for stat, v in self._index_stats.pop(node.key, {}).items()]
         call = self._calls(node, instance, input_runs)
         qids = list(self.queries)
         warmup = self.config.timing.warmup
@@ -146,11 +147,11 @@ class Executor:
         models = instance.models() if isinstance(instance, LoadsModels) else {}
         threads = (instance.batch_threads() if isinstance(instance, BatchThreads)
                    else self.ctx.threads)
-        timings += [("batch", "wall_s", seconds), ("batch", "qps", qps),
-                    ("batch", "n_queries", len(qids)), ("batch", "threads", threads)]
+        timings += [(L.BATCH, L.WALL_S, seconds), (L.BATCH, L.QPS, qps),
+                    (L.BATCH, L.N_QUERIES, len(qids)), (L.BATCH, L.THREADS, threads)]
         if self.latency_qids:
             lat = single_query_latency(lambda q: call([q]), self.latency_qids, warmup)
-            timings += [("single", stat, v) for stat, v in lat.as_stats().items()]
+            timings += [(L.SINGLE, stat, v) for stat, v in lat.as_stats().items()]
         substages = []
         if isinstance(instance, HasSubstages):
             substages = instance.substage_timings(self.queries, self.config.k, self.latency_qids,
@@ -198,7 +199,7 @@ class Executor:
             result.error = str(exc)
             return result
         result.run = records[-1].run
-        firsts = [n for n in chain if n.stage == "first_stage"]
+        firsts = [n for n in chain if n.stage == L.FIRST_STAGE]
         for node, rec in zip(chain, records):
             # Several first stages (fusion inputs) are told apart by their input position.
             suffix = f".{firsts.index(node) + 1}" if len(firsts) > 1 and node in firsts else ""
@@ -208,7 +209,7 @@ class Executor:
                 result.models[node.label + suffix] = rec.models
             for mode, stat, value in rec.timings:
                 # A first stage's build is the `index` stage; a reranker's set-up stays its own.
-                stage = "index" if mode == "build" and node.stage == "first_stage" else node.stage
+                stage = L.INDEX if mode == L.BUILD and node.stage == L.FIRST_STAGE else node.stage
                 result.timings.append((stage + suffix, mode, stat, value))
             result.timings += [(stage + suffix, mode, stat, value)
                                for stage, mode, stat, value in rec.substages]
@@ -217,7 +218,7 @@ class Executor:
         except NodeFailed as exc:
             result.run, result.error = None, str(exc)
             return result
-        result.timings += [("total", mode, stat, v) for mode, stat, v in total]
+        result.timings += [(L.TOTAL, mode, stat, v) for mode, stat, v in total]
         result.extra = records[-1].extra if len(chain) == 1 else {}
         result.flags = {f"{n.label}: {flag}": count for n, rec in zip(chain, records)
                         for flag, count in rec.flags.items() if count}
@@ -226,14 +227,14 @@ class Executor:
     def _total_latency(self, pipeline: Pipeline) -> list[tuple[str, str, float]]:
         chain = pipeline.leaf.chain()
         batch_s = sum(v for node in chain for mode, stat, v in self._records[node.key].timings
-                      if mode == "batch" and stat == "wall_s")
+                      if mode == L.BATCH and stat == L.WALL_S)
         n = len(self.queries)
-        rows = [("batch", "wall_s", batch_s), ("batch", "qps", n / batch_s if batch_s else 0.0)]
+        rows = [(L.BATCH, L.WALL_S, batch_s), (L.BATCH, L.QPS, n / batch_s if batch_s else 0.0)]
         if not self.latency_qids:
             return rows
         if len(chain) == 1:  # one stage: its own single-query timings are the total
             return rows + [(m, s, v) for m, s, v in self._records[chain[0].key].timings
-                           if m == "single"]
+                           if m == L.SINGLE]
         key = f"total-{pipeline.leaf.key}"
         stored = self.store.load(key)
         if stored is None and not self.compute:
@@ -244,7 +245,7 @@ class Executor:
             lat = single_query_latency(lambda q: self.end_to_end(pipeline.leaf, q),
                                        self.latency_qids, self.config.timing.warmup)
             stored = NodeRecord(key, f"total:{pipeline.name}", {},
-                                [("single", s, v) for s, v in lat.as_stats().items()])
+                                [(L.SINGLE, s, v) for s, v in lat.as_stats().items()])
             self.store.save(stored)
         return rows + list(stored.timings)
 

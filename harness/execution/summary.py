@@ -1,5 +1,6 @@
 """The compact table `harness run` prints at the end (values rounded for display only)."""
 from __future__ import annotations
+from harness.storage.results_folder import layout as L
 
 import click
 
@@ -21,9 +22,9 @@ def format_table(outcome) -> str:
             rows.append([name, f"FAILED: {res.error[:60]}"])
             continue
         ev = outcome.evaluations.get(name)
-        p50 = _lookup(res.timings, "total", "single", "p50_ms")
-        p95 = _lookup(res.timings, "total", "single", "p95_ms")
-        qps = _lookup(res.timings, "total", "batch", "qps")
+        p50 = _lookup(res.timings, L.TOTAL, L.SINGLE, L.P50_MS)
+        p95 = _lookup(res.timings, L.TOTAL, L.SINGLE, L.P95_MS)
+        qps = _lookup(res.timings, L.TOTAL, L.BATCH, L.QPS)
         rows.append([name, *(f"{ev.aggregate[m]:.4f}" if m in ev.aggregate else "-"
                              for m in measures),
                      "-" if p50 is None else f"{p50:.2f}", "-" if p95 is None else f"{p95:.2f}",

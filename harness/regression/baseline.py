@@ -16,7 +16,7 @@ from harness.storage.atomic import write_text
 from harness.core.errors import DataError, HarnessError
 from harness.storage.results_folder import Results, read_yaml_mapping
 from harness.storage.results_folder.layout import (CONFIG, LATENCY_STATS, METADATA, METRICS, OK, P95_MS, SINGLE,
-                                     TIMINGS, TOTAL)
+                                                   TIMINGS, TOTAL)
 from harness.regression.tolerances import CLASSES, DEFAULT_TOLERANCES, resolve_classes
 
 FORMAT_VERSION = 1

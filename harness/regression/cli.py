@@ -10,7 +10,7 @@ from harness.core.errors import reports_errors
 from harness.storage.results_folder import load_results
 from harness.storage.results_folder.layout import LATENCY_STATS, P95_MS
 from harness.regression.baseline import (baseline_from_results, expectations_from_config,
-                       load_baseline, write_baseline)
+                                         load_baseline, write_baseline)
 from harness.regression.check import run_check
 from harness.regression.render import as_json, as_markdown, as_table
 

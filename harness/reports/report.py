@@ -19,7 +19,7 @@ from harness.reports.drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attrib
 from harness.reports.plots import all_plots
 from harness.reports.render import render
 from harness.reports.tables import (COST_COLUMNS, choose_baseline, cost_rows, leaderboard, primary_measure,
-                     significance, stage_table)
+                                    significance, stage_table)
 
 DEFAULT_REPORTS_DIR = Path("reports")
 

@@ -22,8 +22,8 @@ from harness.core.hashing import stable_hash
 from harness.core.registry import ANN, DETERMINISTIC, MODEL, loosest
 from harness.storage.results_folder import ResultsWriter
 from harness.storage.results_folder.layout import (BATCH, BUILD, FAILED, FIRST_STAGE, INDEX, MEAN_MS, N_QUERIES,
-                                     OK, P50_MS, P95_MS, P99_MS, PEAK_RSS_DELTA_BYTES, QPS, RERANK,
-                                     SINGLE, SIZE_BYTES, THREADS, TOTAL, WALL_S)
+                                                   OK, P50_MS, P95_MS, P99_MS, PEAK_RSS_DELTA_BYTES, QPS, RERANK,
+                                                   SINGLE, SIZE_BYTES, THREADS, TOTAL, WALL_S)
 from harness.core.types import Dataset, Document, Qrels, Run, ranked
 
 MEASURES = ("nDCG@10", "RR@10", "R@100")

@@ -12,6 +12,7 @@ from typing import Optional
 from harness.core.errors import HarnessError
 from harness.evaluation import significance as sig
 from harness.storage.results_folder import Results
+from harness.storage.results_folder import layout as L
 
 PRIMARY_MEASURES = ("nDCG@10",)  # the quality axis of plots and drill-downs, when present
 
@@ -106,18 +107,18 @@ def comparison_notes(c: sig.Comparison, name_a: str, name_b: str) -> list[str]:
 
 # Headline cost columns: (label, stage, mode, stat). Stages a pipeline lacks stay blank.
 COST_COLUMNS = (
-    ("p50 ms", "total", "single", "p50_ms"),
-    ("p95 ms", "total", "single", "p95_ms"),
-    ("p99 ms", "total", "single", "p99_ms"),
-    ("q/s single", "total", "single", "qps"),
-    ("q/s batch", "total", "batch", "qps"),
-    ("build s", "index", "build", "wall_s"),
-    ("index size", "index", "build", "size_bytes"),
-    ("peak memory", "index", "build", "peak_rss_delta_bytes"),
+    ("p50 ms", L.TOTAL, L.SINGLE, L.P50_MS),
+    ("p95 ms", L.TOTAL, L.SINGLE, L.P95_MS),
+    ("p99 ms", L.TOTAL, L.SINGLE, L.P99_MS),
+    ("q/s single", L.TOTAL, L.SINGLE, L.QPS),
+    ("q/s batch", L.TOTAL, L.BATCH, L.QPS),
+    ("build s", L.INDEX, L.BUILD, L.WALL_S),
+    ("index size", L.INDEX, L.BUILD, L.SIZE_BYTES),
+    ("peak memory", L.INDEX, L.BUILD, L.PEAK_RSS_DELTA_BYTES),
 )
-STAT_ORDER = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "qps", "wall_s", "n_queries", "threads",
-              "size_bytes", "peak_rss_delta_bytes")
-STAGE_ORDER = ("index", "first_stage", "fusion", "rerank", "total")
+STAT_ORDER = (L.P50_MS, L.P95_MS, L.P99_MS, L.MEAN_MS, L.QPS, L.WALL_S, L.N_QUERIES, L.THREADS,
+              L.SIZE_BYTES, L.PEAK_RSS_DELTA_BYTES)
+STAGE_ORDER = (L.INDEX, L.FIRST_STAGE, L.FUSION, L.RERANK, L.TOTAL)
 
 
 def cost_rows(results: Results) -> list[tuple[str, list[Optional[float]]]]:

@@ -16,6 +16,7 @@ from harness.core.protocols import Serializable
 from harness.core.hashing import stable_hash, texts_hash
 from harness.core.registry import Params
 from harness.core.types import Document, Run
+from harness.storage.results_folder import layout as L
 
 
 class IndexSpec(Params):
@@ -196,15 +197,15 @@ class VectorRetriever:
         self._index.set_search_params(**self._search_params)
         with faiss_threads(self.ctx.threads):
             _, seconds, qps = batch_throughput(lambda _: self._index.search(Q, k), qids)
-        threads = getattr(self._index, "threads", self.ctx.threads)  # Annoy: 1, whatever the run
-        rows = [("ann_search", "batch", "wall_s", seconds), ("ann_search", "batch", "qps", qps),
-                ("ann_search", "batch", "threads", threads)]
+        threads = getattr(self._index, L.THREADS, self.ctx.threads)  # Annoy: 1, whatever the run
+        rows = [(L.ANN_SEARCH, L.BATCH, L.WALL_S, seconds), (L.ANN_SEARCH, L.BATCH, L.QPS, qps),
+                (L.ANN_SEARCH, L.BATCH, L.THREADS, threads)]
         if latency_qids:
             singles = {q: Q[row[q]:row[q] + 1] for q in latency_qids}  # sliced outside the timing
             with faiss_threads(1):
                 lat = single_query_latency(lambda q: self._index.search(singles[q], k),
                                            latency_qids, warmup)
-            rows += [("ann_search", "single", s, v) for s, v in lat.as_stats().items()]
+            rows += [(L.ANN_SEARCH, L.SINGLE, s, v) for s, v in lat.as_stats().items()]
         return rows
 
     def result_flags(self) -> dict[str, int]:
