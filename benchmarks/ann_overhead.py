@@ -32,9 +32,8 @@ def bare_qps(call, items: list, k: int, warmup: int) -> float:
 
 
 def harness_qps(index, Q: np.ndarray, items: list, k: int, warmup: int) -> float:
-    result = sweep.PointResult("overhead", "", {}, {}, k=k)
-    sweep.measure_search(index, Q, k, items, warmup, result)
-    return result.single_qps
+    latency = sweep.measure_search(index, Q, k, items, warmup, threads=1).latency
+    return 1000.0 / latency.mean_ms
 
 
 def main(argv=None) -> int:

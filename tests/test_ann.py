@@ -233,10 +233,7 @@ def test_sweep_builds_once_per_build_point(tmp_path, clustered):
         assert r.status == "ok" and r.recall == 1.0 and r.latency.n_queries == 5
         assert r.batch_qps > 0 and r.build_s > 0 and r.size_bytes is None
         assert r.ids.shape == (50, 10) and r.flags["short"] == 0
-    stats = {(stage, mode, stat) for _, stage, mode, stat, _ in results[0].timing_rows()}
-    assert {("index", "build", "wall_s"), ("first_stage", "single", "p95_ms"),
-            ("first_stage", "batch", "qps"), ("first_stage", "batch", "threads")} <= stats
-    assert ("dense/counting-test[size=1,probe=1]", "ann_recall@10", 1.0) in results[0].metric_rows()
+    assert results[0].batch_threads == 1 and results[0].latency.p95_ms > 0
     assert recall_qps_frontier(results)[0].single_qps == max(r.single_qps for r in results)
 
 

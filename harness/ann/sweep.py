@@ -21,7 +21,6 @@ from harness.evaluation.timing import (LatencyStats, PeakRSSDelta, batch_through
                                        single_query_latency, time_call)
 from harness.ann.base import ANNParams
 from harness.ann.recall import ann_recall, result_flags
-from harness.storage.results_folder import layout as L
 
 
 def expand_grid(grid: Optional[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -106,30 +105,6 @@ class PointResult:
     def single_qps(self) -> float:
         return 1000.0 / self.latency.mean_ms if self.latency else float("nan")
 
-    def metric_rows(self) -> list[tuple[str, str, float]]:
-        """(pipeline, measure, value) rows for metrics.csv."""
-        rows = [(self.name, f"ann_recall@{self.k}", self.recall)]
-        rows += [(self.name, f"ann_{flag}_queries", float(n)) for flag, n in self.flags.items()]
-        return rows
-
-    def timing_rows(self) -> list[tuple[str, str, str, str, float]]:
-        """(pipeline, stage, mode, stat, value) rows for timings.csv (docs/results.md)."""
-        rows = [(self.name, L.INDEX, L.BUILD, L.WALL_S, self.build_s)]
-        if self.size_bytes is not None:
-            rows.append((self.name, L.INDEX, L.BUILD, L.SIZE_BYTES, float(self.size_bytes)))
-        if self.peak_rss_delta_bytes is not None:
-            rows.append((self.name, L.INDEX, L.BUILD, L.PEAK_RSS_DELTA_BYTES,
-                         float(self.peak_rss_delta_bytes)))
-        if self.latency is not None:
-            rows += [(self.name, L.FIRST_STAGE, L.SINGLE, stat, float(v))
-                     for stat, v in self.latency.as_stats().items()]
-            rows += [(self.name, L.FIRST_STAGE, L.SINGLE, L.QPS, self.single_qps),
-                     (self.name, L.FIRST_STAGE, L.SINGLE, L.THREADS, 1.0)]
-            rows += [(self.name, L.FIRST_STAGE, L.BATCH, L.WALL_S, self.batch_s),
-                     (self.name, L.FIRST_STAGE, L.BATCH, L.QPS, self.batch_qps),
-                     (self.name, L.FIRST_STAGE, L.BATCH, L.THREADS, float(self.batch_threads))]
-        return rows
-
 
 @contextmanager
 def faiss_threads(n: int):
@@ -145,20 +120,38 @@ def faiss_threads(n: int):
         faiss.omp_set_num_threads(before)
 
 
+@dataclass
+class SearchMeasurement:
+    ids: np.ndarray                  # from the batch call
+    scores: np.ndarray
+    batch_s: float
+    batch_qps: float
+    threads: int                     # the batch's engine threads
+    latency: Optional[LatencyStats]  # None without single items
+
+
 def measure_search(index, Q: np.ndarray, k: int, single_items: list[np.ndarray], warmup: int,
-                   result: PointResult) -> None:
-    """Single-query latency over `single_items` (after warm-up), then one batch call over Q
-    whose ids/scores are kept. The only code between the clock reads is index.search.
+                   threads: int) -> SearchMeasurement:
+    """The index search alone, the one way every ANN point is timed (the runner's `ann_search`
+    stage and the scaling sweep): single-query latency over `single_items` after `warmup`
+    untimed calls, then one batch call over Q, after an untimed warm-up batch, whose ids and
+    scores are kept. The only code between the clock reads is index.search.
 
     Single queries run with one engine thread (hnswlib and Annoy use one for a single query
     anyway): faiss would otherwise wake an OpenMP team per query, whose barrier stalls on a
     busy machine (seen: flat at 10k went from thousands to ~100 q/s with 2 threads under load).
+    The batch runs on `threads` (a backend with its own thread setting records that instead).
     """
-    with faiss_threads(1):
-        result.latency = single_query_latency(lambda q: index.search(q, k), single_items,
-                                              warmup=warmup)
-    (result.ids, result.scores), result.batch_s, result.batch_qps = batch_throughput(
-        lambda qs: index.search(qs, k), Q)
+    latency = None
+    if single_items:
+        with faiss_threads(1):
+            latency = single_query_latency(lambda q: index.search(q, k), single_items,
+                                           warmup=warmup)
+    with faiss_threads(threads):
+        (ids, scores), batch_s, batch_qps = batch_throughput(
+            lambda qs: index.search(qs, k), Q, warmup=warmup)
+    return SearchMeasurement(ids, scores, batch_s, batch_qps,
+                             getattr(index, "threads", threads), latency)
 
 
 def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: list[dict[str, Any]],
@@ -210,8 +203,10 @@ def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: 
                                  search_used=plugin.params(**build, **search).check_depth(k))
             try:
                 index.set_search_params(**search)
-                measure_search(index, Q, k, single_items, warmup, result)
-                result.batch_threads = getattr(index, "threads", context.threads)
+                m = measure_search(index, Q, k, single_items, warmup, context.threads)
+                result.ids, result.scores, result.latency = m.ids, m.scores, m.latency
+                result.batch_s, result.batch_qps, result.batch_threads = \
+                    m.batch_s, m.batch_qps, m.threads
                 result.recall = float(ann_recall(result.ids, X, Q, exact_ids, exact_scores,
                                                  k).mean())
                 result.flags = result_flags(result.ids, k)

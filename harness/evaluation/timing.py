@@ -77,7 +77,7 @@ def batch_throughput(fn: Callable[[Sequence], Any], items: Sequence,
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}")
     if warmup:
-        fn(list(items)[:warmup])
+        fn(items[:warmup])
     result, seconds = time_call(lambda: fn(items), clock)
     # Only a coarse or fake clock reads 0 ns; inf then says "too fast to measure", not a number.
     qps = len(items) / seconds if seconds > 0 else float("inf")

@@ -188,24 +188,18 @@ class VectorRetriever:
                          warmup: int) -> list[tuple[str, str, str, float]]:
         """The index search alone, on query vectors encoded beforehand (untimed): stage
         `ann_search`, batch and single-query, one engine thread for single queries."""
-        from harness.ann.sweep import faiss_threads
-        from harness.evaluation.timing import batch_throughput, single_query_latency
+        from harness.ann.sweep import measure_search
         qids = list(queries)
         Q = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]), dtype=np.float32)
         row = {q: i for i, q in enumerate(qids)}
-        k = self._depth(k)
+        singles = [Q[row[q]:row[q] + 1] for q in latency_qids]  # sliced outside the timing
         self._index.set_search_params(**self._search_params)
-        with faiss_threads(self.ctx.threads):
-            _, seconds, qps = batch_throughput(lambda _: self._index.search(Q, k), qids)
-        threads = getattr(self._index, L.THREADS, self.ctx.threads)  # Annoy: 1, whatever the run
-        rows = [(L.ANN_SEARCH, L.BATCH, L.WALL_S, seconds), (L.ANN_SEARCH, L.BATCH, L.QPS, qps),
-                (L.ANN_SEARCH, L.BATCH, L.THREADS, threads)]
-        if latency_qids:
-            singles = {q: Q[row[q]:row[q] + 1] for q in latency_qids}  # sliced outside the timing
-            with faiss_threads(1):
-                lat = single_query_latency(lambda q: self._index.search(singles[q], k),
-                                           latency_qids, warmup)
-            rows += [(L.ANN_SEARCH, L.SINGLE, s, v) for s, v in lat.as_stats().items()]
+        m = measure_search(self._index, Q, self._depth(k), singles, warmup, self.ctx.threads)
+        rows = [(L.ANN_SEARCH, L.BATCH, L.WALL_S, m.batch_s),
+                (L.ANN_SEARCH, L.BATCH, L.QPS, m.batch_qps),
+                (L.ANN_SEARCH, L.BATCH, L.THREADS, m.threads)]  # Annoy: 1, whatever the run
+        if m.latency is not None:
+            rows += [(L.ANN_SEARCH, L.SINGLE, s, v) for s, v in m.latency.as_stats().items()]
         return rows
 
     def result_flags(self) -> dict[str, int]:
