@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.core import registry
 from harness.core.errors import ConfigError, HarnessError
 
-DEFAULT_MEASURES = ["nDCG@10", "RR@10", "R@100", "R@1000"]
+
+DEFAULT_MEASURES = ["nDCG@10", "RR@10", "R@100", "R@1000"]  # `harness run` and `harness eval`
 
 
 class _Strict(BaseModel):

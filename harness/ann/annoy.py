@@ -36,20 +36,20 @@ class AnnoyParams(ANNParams):
 
 
 @register("ann", "annoy", params=AnnoyParams, requires=("annoy",), install_hint="pip install annoy")
-class AnnoyIndexBackend:
+class AnnoyIndex:
     """Annoy forest (dot product or angular)."""
 
     name = "annoy"
 
-    def __init__(self, params: AnnoyParams, context: RunContext):
+    def __init__(self, params: AnnoyParams, ctx: RunContext):
         import annoy
         self._annoy = annoy
         self.params = params
         # Annoy's multi-threaded build depends on scheduling: one thread when asked to be exact.
-        self.build_threads = 1 if context.deterministic else (params.threads or context.threads)
+        self.build_threads = 1 if ctx.deterministic else (params.threads or ctx.threads)
         self.threads = 1  # Annoy has no batch query API: batches are a loop in one thread
-        self.seed = context.seed
-        self.cache_dir = Path(context.cache_dir)
+        self.seed = ctx.seed
+        self.cache_dir = Path(ctx.cache_dir)
         self._index = None
 
     def build(self, X: np.ndarray) -> None:

@@ -20,11 +20,11 @@ class FlatIndex:
 
     name = "flat"
 
-    def __init__(self, params: FlatParams, context: RunContext):
+    def __init__(self, params: FlatParams, ctx: RunContext):
         import faiss
         self._faiss = faiss
         self.params = params
-        self.threads = context.threads
+        self.threads = ctx.threads
         self._index = None
 
     def build(self, X: np.ndarray) -> None:

@@ -44,13 +44,13 @@ class HNSWIndex:
 
     name = "hnsw"
 
-    def __init__(self, params: HNSWParams, context: RunContext):
+    def __init__(self, params: HNSWParams, ctx: RunContext):
         import hnswlib
         self._hnswlib = hnswlib
         self.params = params
-        self.threads = params.threads or context.threads
-        self.seed = context.seed
-        self.deterministic = params.deterministic or context.deterministic
+        self.threads = params.threads or ctx.threads
+        self.seed = ctx.seed
+        self.deterministic = params.deterministic or ctx.deterministic
         self._index = None
 
     def build(self, X: np.ndarray) -> None:

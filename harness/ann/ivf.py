@@ -30,12 +30,12 @@ class IVFIndex:
 
     name = "ivf"
 
-    def __init__(self, params: IVFParams, context: RunContext):
+    def __init__(self, params: IVFParams, ctx: RunContext):
         import faiss
         self._faiss = faiss
         self.params = params
-        self.threads = context.threads
-        self.seed = context.seed
+        self.threads = ctx.threads
+        self.seed = ctx.seed
         self._index = None
 
     def build(self, X: np.ndarray) -> None:

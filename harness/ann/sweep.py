@@ -156,7 +156,7 @@ def measure_search(index, Q: np.ndarray, k: int, single_items: list[np.ndarray],
 
 def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: list[dict[str, Any]],
               X: np.ndarray, Q: np.ndarray, k: int, exact_ids: np.ndarray, exact_scores: np.ndarray,
-              context: RunContext, latency_queries: Optional[int] = None, warmup: int = 20,
+              ctx: RunContext, latency_queries: Optional[int] = None, warmup: int = 20,
               prefix: str = "", on_point: Optional[Callable[[PointResult], None]] = None
               ) -> list[PointResult]:
     """Measure every (build point, search point) of one backend on vectors X and queries Q.
@@ -187,7 +187,7 @@ def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: 
     for build in build_grid:
         base = dict(build, **search_grid[0])
         try:
-            index = plugin.factory(plugin.params(**base), context)
+            index = plugin.factory(plugin.params(**base), ctx)
             with PeakRSSDelta() as rss:
                 _, build_s = time_call(lambda: index.build(X))
             size = index.nbytes() if hasattr(index, "nbytes") else None
@@ -203,7 +203,7 @@ def run_sweep(backend_name: str, build_grid: list[dict[str, Any]], search_grid: 
                                  search_used=plugin.params(**build, **search).check_depth(k))
             try:
                 index.set_search_params(**search)
-                m = measure_search(index, Q, k, single_items, warmup, context.threads)
+                m = measure_search(index, Q, k, single_items, warmup, ctx.threads)
                 result.ids, result.scores, result.latency = m.ids, m.scores, m.latency
                 result.batch_s, result.batch_qps, result.batch_threads = \
                     m.batch_s, m.batch_qps, m.threads

@@ -43,7 +43,7 @@ def _generate_into(out: np.ndarray, stream: int, seed: int, n_clusters: int, spr
         out[start:start + rows] = block
 
 
-def synthetic_vectors(context: RunContext, n: int, kind: str = "corpus", d: int = 384,
+def synthetic_vectors(ctx: RunContext, n: int, kind: str = "corpus", d: int = 384,
                       n_clusters: int = 1000, spread: float = 1.0, decay: float = 0.5,
                       seed: int | None = None) -> np.ndarray:
     """A read-only memory-mapped (n, d) float32 array of unit vectors, generated on first use.
@@ -52,11 +52,11 @@ def synthetic_vectors(context: RunContext, n: int, kind: str = "corpus", d: int 
     """
     if kind not in _STREAMS:
         raise ValueError(f"kind must be one of {', '.join(_STREAMS)}, got {kind!r}")
-    seed = context.seed if seed is None else seed
+    seed = ctx.seed if seed is None else seed
     key = stable_hash({"version": GENERATOR_VERSION, "kind": kind, "n": n, "d": d, "seed": seed,
                        "clusters": n_clusters, "spread": spread, "decay": decay,
                        "chunk": CHUNK_ROWS})
-    path: Path = context.cache_path("synthetic", f"{kind}-n{n}-d{d}-{key[:16]}.npy")
+    path: Path = ctx.cache_path("synthetic", f"{kind}-n{n}-d{d}-{key[:16]}.npy")
     if not path.exists():
         with atomic_path(path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, d))

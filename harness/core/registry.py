@@ -87,7 +87,7 @@ _loaded = False
 def register(kind: str, name: str, params: Type[Params] = Params, requires: tuple[str, ...] = (),
              install_hint: str = "", description: str = "", tolerance: str = MODEL,
              exact: bool = False) -> Callable:
-    """Class or function decorator: `factory(params, context)` builds the plugin. `tolerance` and
+    """Class or function decorator: `factory(params, ctx)` builds the plugin. `tolerance` and
     `exact` are the plugin's declared metadata (see Plugin)."""
     if kind not in KINDS:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")

@@ -7,9 +7,9 @@ import click
 
 from harness.core.errors import reports_errors
 from harness.storage.trec import read_qrels, read_run
+from harness.config import DEFAULT_MEASURES
 from harness.evaluation.metrics import evaluate, parse_measures
 
-DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP@100", "P@10")
 
 _FILE = click.Path(exists=True, dir_okay=False)
 

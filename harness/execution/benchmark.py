@@ -60,7 +60,8 @@ def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluati
         ev = evaluations.get(res.pipeline.name)
         if ev is None:
             continue
-        total = {stat: v for stage, mode, stat, v in res.timings if (stage, mode) == (L.TOTAL, L.SINGLE)}
+        total = {stat: v for stage, mode, stat, v in res.timings
+                 if (stage, mode) == (L.TOTAL, L.SINGLE)}
         search = {stat: v for stage, mode, stat, v in res.timings
                   if (stage, mode) == (L.ANN_SEARCH, L.SINGLE)}
         points.append({"pipeline": res.pipeline.name, **ev.aggregate,
@@ -116,9 +117,9 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
     pipelines_meta = {}
     for res in results:
         p = res.pipeline
-        meta = {"status": "failed" if res.error else "ok", "reason": res.error,
-                "kind": p.stage, "tolerance_class": p.tolerance_class, "parent": p.parent, "sweep": p.sweep,
-                "rerank_depth": p.leaf.depth,
+        meta = {"status": L.FAILED if res.error else L.OK, "reason": res.error,
+                "kind": p.stage, "tolerance_class": p.tolerance_class, "parent": p.parent,
+                "sweep": p.sweep, "rerank_depth": p.leaf.depth,
                 "stages": [n.label for n in p.leaf.chain()],
                 "stage_stats": res.stage_stats, "models": res.models}
         if res.run is not None and config.dataset.ignore_identical_ids:
@@ -135,7 +136,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 timing_rows += [(p.name, *row) for row in res.timings]
             except Exception as exc:  # e.g. NaN scores: this pipeline fails, the others stand
                 evaluations.pop(p.name, None)
-                meta.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+                meta.update(status=L.FAILED, reason=f"{type(exc).__name__}: {exc}")
         pipelines_meta[p.name] = meta
 
     writer.metrics(evaluations)

