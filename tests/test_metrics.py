@@ -174,8 +174,7 @@ def test_eval_cli_per_query_rows_and_default_measures(tmp_path):
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.stdout.splitlines()]
     assert lines[0] == ["measure", "query", "value"]
-    assert [row[0] for row in lines[1:-1:4]] == ["nDCG@10", "RR@10", "R@100", "R@1000",
-                                                 "AP@100", "P@10"]
+    assert [row[0] for row in lines[1:-1:4]] == ["nDCG@10", "RR@10", "R@100", "R@1000"]
     assert lines[5:9] == [["RR@10", "q1", "0.500000"], ["RR@10", "q2", "0.500000"],
                           ["RR@10", "q3", "0.000000"], ["RR@10", "all", "0.333333"]]
 
