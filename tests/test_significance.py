@@ -126,6 +126,7 @@ def test_randomisation_test_sampled_is_seeded_and_chunk_independent(monkeypatch)
     a = b + rng.normal(0.02, 0.2, 70)
     p = sig.randomisation_test(a, b, n_resamples=999, seed=5)
     assert 0.05 < p < 0.95   # away from the ends, where other seeds would give other values
+    assert type(p) is float   # reports write repr(p) to CSV
     assert p == sig.randomisation_test(a, b, n_resamples=999, seed=5)
     assert p != sig.randomisation_test(a, b, n_resamples=999, seed=6)
     monkeypatch.setattr(sig, "FLIP_CHUNK", 7 * a.size)   # 7 resamples per chunk

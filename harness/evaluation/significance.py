@@ -125,8 +125,8 @@ def randomisation_test(a: Sequence[float], b: Sequence[float],
     at_least = at_most = 0
     for flips in (_all_flips(n) if exact else _random_flips(n, n_resamples, seed)):
         flipped = flips @ diff
-        at_least += np.count_nonzero(flipped <= slack)
-        at_most += np.count_nonzero(flipped >= -slack)
+        at_least += int(np.count_nonzero(flipped <= slack))
+        at_most += int(np.count_nonzero(flipped >= -slack))
     observed = 0 if exact else 1   # a sampled test counts the observed arrangement once
     total = 2 ** n if exact else n_resamples
     return min(1.0, 2 * (min(at_least, at_most) + observed) / (total + observed))
