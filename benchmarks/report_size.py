@@ -1,7 +1,8 @@
-"""Report size and render time for a large run (issue 6, acceptance 4).
+"""Report size, build time and render time for a large run (issue 6, acceptance 4; issue 16).
 
 A synthetic results folder (written through the runner's ResultsWriter) with 20 pipelines (16
-first stages incl. two ANN sweeps, 4 rerankers) and 1,000 queries; the report is built with default settings, then loaded in headless Chromium.
+first stages incl. two ANN sweeps, 4 rerankers) and 1,000 queries; the report is built with
+default settings (timed: target <= 10 s on a 2-core machine), then loaded in headless Chromium.
 Render time: the page's own marker (performance.now() when the inline script, the last element,
 has run: the whole document parsed and scripted), and the wall time of a --dump-dom run minus a
 blank-page run as a cross-check. Targets: < 5 MB, < 2 s.
@@ -24,6 +25,7 @@ from harness.reports.synthetic import FirstStage, Rerank, sweep_point, write_res
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
+BUILD_TARGET_S = 10
 
 
 def pipelines():
@@ -60,13 +62,14 @@ def main() -> int:
           f"({time.perf_counter() - start:.1f} s)")
     start = time.perf_counter()
     index = build_report(results, work / "report")
-    print(f"build_report: {time.perf_counter() - start:.1f} s")
+    build = time.perf_counter() - start
+    print(f"build_report: {build:.1f} s (target <= {BUILD_TARGET_S} s)")
     size = index.stat().st_size
     print(f"index.html: {size / 1e6:.2f} MB (target < 5 MB)")
     binary = shutil.which("chromium")
     if binary is None:
         print("chromium not found: render time not measured")
-        return 0 if size < 5e6 else 1
+        return 0 if size < 5e6 and build <= BUILD_TARGET_S else 1
     blank = work / "blank.html"
     blank.write_text("<!DOCTYPE html><title>blank</title>")
     walls, blanks, markers = [], [], []
@@ -90,7 +93,7 @@ def main() -> int:
           f"{min(w - b for w, b in zip(walls, blanks)):.2f} s")
     if args.keep is None:
         shutil.rmtree(work)
-    return 0 if size < 5e6 and render < 2 else 1
+    return 0 if size < 5e6 and render < 2 and build <= BUILD_TARGET_S else 1
 
 
 if __name__ == "__main__":

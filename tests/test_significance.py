@@ -1,5 +1,6 @@
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -52,24 +53,84 @@ def test_t_test_equals_scipy_and_hand_formula(pair):
     assert sig.paired_t_test(a, a) == 1.0
 
 
-def test_randomisation_test_equals_scipy_and_exact_enumeration():
-    # 8 queries: 2**8 sign flips < n_resamples, so scipy enumerates them all (an exact test).
-    a = np.array([0.9, 0.7, 0.8, 0.4, 0.6, 0.5, 0.95, 0.3])
-    b = np.array([0.5, 0.6, 0.7, 0.45, 0.2, 0.5, 0.6, 0.1])
-    d = a - b
-    observed = d.mean()
-    flips = np.array(list(itertools.product([1, -1], repeat=d.size)))
-    null = (flips * d).mean(axis=1)
-    exact = np.mean(np.abs(null) >= abs(observed) - 1e-12)
-    assert sig.randomisation_test(a, b) == pytest.approx(exact, abs=1e-12)
+def _enumerated_p(a, b):
+    """Exact two-sided p by brute force in rational arithmetic: the share of the 2**n sign
+    vectors whose |sum of signed differences| is at least the observed |sum|."""
+    d = [Fraction(x) - Fraction(y) for x, y in zip(a, b)]
+    observed = abs(sum(d))
+    extreme = sum(abs(sum(s * v for s, v in zip(signs, d))) >= observed
+                  for signs in itertools.product((1, -1), repeat=len(d)))
+    return extreme / 2 ** len(d)
 
 
-def test_randomisation_test_sampled_is_seeded_scipy(pair):
-    a, b = pair
-    expected = stats.permutation_test(
+def _small_cases():
+    rng = np.random.default_rng(11)
+    for n in range(2, 11):
+        b = rng.uniform(0, 1, n)
+        yield f"uniform-{n}", b + rng.normal(0.05, 0.2, n), b
+        # Dyadic scores (exact in binary): repeated differences, exact cancellations, zeros.
+        b = rng.integers(0, 9, n) / 8
+        yield f"dyadic-{n}", b + rng.choice([-0.25, 0, 0, 0.25, 0.5], n), b
+    # Decimal scores; the 0.4s and 0.1s differ in their last bits, no subset cancels.
+    yield ("decimal-8", [0.9, 0.7, 0.8, 0.4, 0.6, 0.5, 0.95, 0.3],
+           [0.5, 0.6, 0.7, 0.45, 0.2, 0.5, 0.6, 0.1])
+    yield "zero-mean", [0.5, 0.25, 0.75, 0.5], [0.25, 0.5, 0.5, 0.75]
+    yield "all-ties", [0.5, 0.25, 0.125], [0.5, 0.25, 0.125]
+
+
+@pytest.mark.parametrize("a, b", [pytest.param(a, b, id=name) for name, a, b in _small_cases()])
+def test_randomisation_test_equals_exact_enumeration(a, b):
+    # 2**n <= 5,000 resamples for n <= 12: every sign flip is enumerated, so p is exact.
+    assert sig.randomisation_test(a, b) == _enumerated_p(a, b)
+
+
+def test_randomisation_test_enumerates_exactly_when_2_to_the_n_fits_the_resamples():
+    rng = np.random.default_rng(4)
+    b = rng.uniform(0, 1, 10)
+    a = b + rng.normal(0.1, 0.2, 10)
+    assert sig.randomisation_test(a, b, n_resamples=1024) == _enumerated_p(a, b)
+    sampled = sig.randomisation_test(a, b, n_resamples=1023)
+    assert sampled != _enumerated_p(a, b) and (sampled * 1024 / 2) % 1 == 0   # 2 * (c + 1) / 1024
+    assert math.isnan(sig.randomisation_test([0.5], [0.25]))
+
+
+def test_randomisation_test_counts_decimal_rounding_cancellations_as_ties():
+    # d = [0.1 + 1e-17, -0.1 + 3e-18, 0.5]: flipping the first two leaves the mean "unchanged".
+    # Exact in decimals: |sum| >= 0.5 for 6 of the 8 sign vectors.
+    assert sig.randomisation_test([0.9, 0.3, 0.55], [0.8, 0.4, 0.05]) == 0.75
+
+
+def _scipy_p(a, b, n_resamples, seed):
+    return stats.permutation_test(
         (a, b), lambda x, y, axis: np.mean(x - y, axis=axis), permutation_type="samples",
-        vectorized=True, n_resamples=999, rng=np.random.default_rng(5)).pvalue
-    assert sig.randomisation_test(a, b, n_resamples=999, seed=5) == expected
+        vectorized=True, n_resamples=n_resamples, rng=np.random.default_rng(seed)).pvalue
+
+
+@pytest.mark.parametrize("shift", [-0.025, -0.015, 0.0])   # p about 0.8, 0.3, 0.02
+def test_randomisation_test_sampled_agrees_with_scipy_within_monte_carlo_error(shift):
+    rng = np.random.default_rng(21)
+    b = rng.uniform(0, 1, 300)
+    a = b + rng.normal(shift, 0.2, 300)
+    ours = sig.randomisation_test(a, b, n_resamples=5000, seed=1)
+    theirs = _scipy_p(a, b, 5000, seed=2)
+    # Each p is twice a proportion of 5,000 independent draws; 3 standard errors of the
+    # difference of the two estimates.
+    q = (ours + theirs) / 4
+    assert abs(ours - theirs) <= 3 * 2 * math.sqrt(2 * q * (1 - q) / 5000)
+    assert 0.005 < theirs < 0.95   # an informative p, not one pinned at an end
+
+
+def test_randomisation_test_sampled_is_seeded_and_chunk_independent(monkeypatch):
+    rng = np.random.default_rng(8)
+    b = rng.uniform(0, 1, 70)
+    a = b + rng.normal(0.02, 0.2, 70)
+    p = sig.randomisation_test(a, b, n_resamples=999, seed=5)
+    assert 0.05 < p < 0.95   # away from the ends, where other seeds would give other values
+    assert type(p) is float   # reports write repr(p) to CSV
+    assert p == sig.randomisation_test(a, b, n_resamples=999, seed=5)
+    assert p != sig.randomisation_test(a, b, n_resamples=999, seed=6)
+    monkeypatch.setattr(sig, "FLIP_CHUNK", 7 * a.size)   # 7 resamples per chunk
+    assert sig.randomisation_test(a, b, n_resamples=999, seed=5) == p
     assert sig.randomisation_test(a, a) == 1.0
 
 
@@ -128,13 +189,11 @@ def test_constant_nonzero_differences_leave_only_the_t_test_undefined(a, b):
     assert c.record == sig.WinTieLoss(4, 0, 0)
 
 
-def test_constant_differences_sampled_randomisation_p_is_seeded_scipy():
+def test_constant_differences_sampled_randomisation_p_is_the_smallest_attainable():
+    # Only all-plus and all-minus of the 2**30 flips are as extreme; 999 draws miss both.
     a, b = np.full(30, 0.7), np.full(30, 0.2)
-    expected = stats.permutation_test(
-        (a, b), lambda x, y, axis: np.mean(x - y, axis=axis), permutation_type="samples",
-        vectorized=True, n_resamples=999, rng=np.random.default_rng(0)).pvalue
     c = sig.compare(a, b, n_resamples=999)
-    assert math.isnan(c.p_t_test) and c.p_randomisation == expected > 0
+    assert math.isnan(c.p_t_test) and c.p_randomisation == 2 / 1000 == _scipy_p(a, b, 999, 0)
 
 
 def test_differences_within_the_tie_tolerance_are_ties():
