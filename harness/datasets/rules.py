@@ -69,8 +69,8 @@ class QrelsBuilder:
         self._first: dict[tuple[str, str], int] = {}
 
     def add(self, qid: str, doc_id: str, grade: int, where: str, position: int) -> None:
-        if not doc_id:
-            raise DataError(f"{where}: empty {self.doc_field}")
+        if not isinstance(doc_id, str) or not doc_id:
+            raise DataError(f"{where}: missing or invalid {self.doc_field} (got {doc_id!r})")
         if qid not in self.queries:
             raise DataError(f"{where}: query id {qid!r} is not in {self.queries_source}")
         key = (qid, doc_id)
