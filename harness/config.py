@@ -31,11 +31,25 @@ class SliceSpec(_Strict):
 
 
 class DatasetSpec(_Strict):
-    name: str = Field(description="a bundled name (scifact, cloud-faq), a BEIR name, or a folder")
+    """Exactly one source: `name` (with `split`) or an `ir_datasets` id."""
+
+    name: Optional[str] = Field(None, description="a bundled name (scifact, cloud-faq), a BEIR "
+                                "name, or a folder")
+    ir_datasets: Optional[str] = Field(None, min_length=1, description="an ir_datasets id, e.g. "
+                                       "beir/scifact/test (the id names the split)")
     split: str = "test"
     slice: Optional[SliceSpec] = None
     ignore_identical_ids: bool = Field(False, description="drop results whose doc id equals the "
                                        "query id (ArguAna, Quora); never done unless asked")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.name is None) == (self.ir_datasets is None):
+            raise ValueError("give exactly one of `name` or `ir_datasets`")
+        if self.ir_datasets is not None and self.split != "test":
+            raise ValueError(f"`split` ({self.split!r}) is not used with `ir_datasets`: the id names "
+                             "the split (e.g. beir/scifact/dev)")
+        return self
 
 
 class StageSpec(BaseModel):

@@ -1,4 +1,5 @@
-"""Datasets by name or path: bundled (offline, checksum-verified), downloaded BEIR, or a BEIR folder."""
+"""Datasets by name or path: bundled (offline, checksum-verified), downloaded BEIR, or a BEIR folder;
+or by ir_datasets id (`load_ir_dataset`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,11 +10,13 @@ from harness.core.types import Dataset
 from harness.datasets.beir import load_beir
 from harness.datasets.download import BEIR_MD5, default_base_url, default_cache_dir
 from harness.datasets.files import find_file, read_sha256sums, verify_sha256sums
+from harness.datasets.ir_datasets_source import load_ir_dataset
 from harness.datasets.slice import slice_dataset
 
 # `download` stays a submodule (harness.datasets.download.download), not re-exported here, so that
 # `harness.datasets.download` always names the module.
-__all__ = ["DatasetEntry", "bundled_dir", "list_datasets", "load_beir", "load_dataset", "slice_dataset"]
+__all__ = ["DatasetEntry", "bundled_dir", "list_datasets", "load_beir", "load_dataset", "load_ir_dataset",
+           "slice_dataset"]
 
 
 def bundled_dir() -> Path:

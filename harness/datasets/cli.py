@@ -8,6 +8,7 @@ import click
 from harness.core.errors import reports_errors
 from harness.datasets import list_datasets, load_dataset
 from harness.datasets.download import download
+from harness.datasets.ir_datasets_source import list_note
 
 
 
@@ -18,11 +19,12 @@ def datasets() -> None:
 
 @datasets.command("list")
 def list_command() -> None:
-    """Every dataset usable by name, and where it is (or would come from)."""
+    """Every dataset usable by name, and where it is (or would come from); then ir_datasets ids."""
     entries = list_datasets()
     width = max(len(e.name) for e in entries)
     for entry in entries:
         click.echo(f"{entry.name:<{width}}  {entry.status:<12}  {entry.location}")
+    click.echo(f"\n{list_note()}")
 
 
 @datasets.command("download")

@@ -5,7 +5,7 @@ import random
 
 from harness.core.errors import HarnessError
 from harness.core.types import Dataset
-from harness.datasets.beir import dataset_stats, dataset_warnings
+from harness.datasets.rules import dataset_stats, dataset_warnings
 
 
 def slice_dataset(ds: Dataset, n_queries: int, n_extra_docs: int, seed: int = 0) -> Dataset:
@@ -33,4 +33,4 @@ def slice_dataset(ds: Dataset, n_queries: int, n_extra_docs: int, seed: int = 0)
     name = f"{ds.name}[q{n_queries}+d{n_extra_docs},seed{seed}]"
     stats = dataset_stats(corpus, queries, qrels)
     return Dataset(name, ds.split, corpus, queries, qrels, dict(ds.checksums),
-                   dataset_warnings(stats, name, ds.split), stats)
+                   dataset_warnings(stats, name, f"the {ds.split!r} qrels"), stats)

@@ -12,7 +12,7 @@ from typing import Optional
 
 from harness.config import Config, dump as dump_config
 from harness.core.context import RunContext
-from harness.datasets import load_dataset
+from harness.datasets import load_dataset, load_ir_dataset
 from harness.datasets.slice import slice_dataset
 from harness.execution.environment import environment, git_state
 from harness.evaluation.metrics import Evaluation, evaluate, parse_measures, validate_run
@@ -80,7 +80,9 @@ def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluati
 
 
 def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
-    dataset = load_dataset(config.dataset.name, config.dataset.split)
+    spec = config.dataset
+    dataset = (load_ir_dataset(spec.ir_datasets) if spec.ir_datasets is not None
+               else load_dataset(spec.name, spec.split))
     if config.dataset.slice:
         s = config.dataset.slice
         dataset = slice_dataset(dataset, s.queries, s.extra_docs, s.seed)
