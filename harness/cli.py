@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,19 +11,13 @@ import click
 from harness.core.errors import HarnessError, reports_errors
 
 
-def _offline_defaults() -> None:
-    # No hub traffic unless the user opts in by setting these to 0.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def cli(verbose: bool) -> None:
     """Benchmark retrieval strategies: BM25, dense, late interaction, fusion, rerank."""
-    _offline_defaults()
+    from harness.api import offline_defaults
     from harness.execution import logs
+    offline_defaults()
     logs.configure(logging.DEBUG if verbose else logging.INFO)
 
 
@@ -45,29 +38,19 @@ def cli(verbose: bool) -> None:
 def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[int], force: bool,
                 cache_dir: Optional[Path], no_report: bool, plugin_modules: tuple[str, ...]) -> None:
     """Run the benchmark CONFIG_PATH and print a results table."""
-    import importlib
-
-    from harness import config as config_mod
-    from harness.execution.benchmark import run_benchmark
+    from harness.api import run
     from harness.execution.summary import print_summary
-    for module in plugin_modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise HarnessError(f"--plugins {module}: cannot import: {exc}") from None
-    config = config_mod.load(config_path)
-    outcome = run_benchmark(config, out, max_queries, force, cache_dir)
-    print_summary(outcome)
+    results = run(config_path, out, max_queries=max_queries, force=force, cache_dir=cache_dir,
+                  plugins=plugin_modules)
+    print_summary(results.outcome)
     if not no_report:
-        from harness.reports import build_report
         try:
-            click.echo(f"report:  {build_report(outcome.out_dir)}")
+            click.echo(f"report:  {results.report()}")
         except HarnessError as exc:  # the results stand; only the report is missing
             click.echo(f"warning: report not written: {exc}", err=True)
-    failed = [r.pipeline.name for r in outcome.results if r.error]
-    if failed:
-        click.echo(f"{len(failed)} pipeline(s) failed: {', '.join(failed)} (see metadata.json)",
-                   err=True)
+    if results.failed:
+        click.echo(f"{len(results.failed)} pipeline(s) failed: {', '.join(results.failed)} "
+                   "(see metadata.json)", err=True)
         sys.exit(1)
 
 

@@ -232,15 +232,19 @@ def dump(config: Config) -> str:
 
 
 def load(path: Union[str, Path]) -> Config:
+    return validate(read(path), str(path))
+
+
+def read(path: Union[str, Path]) -> Any:
+    """A config file's YAML, not yet validated (`harness.run` applies overrides to it first)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
-    return validate(data, str(path))

@@ -18,8 +18,9 @@ from harness.reports.attribution import DEFAULT_CUT
 from harness.reports.drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attributions, pair_view
 from harness.reports.plots import all_plots
 from harness.reports.render import render
-from harness.reports.tables import (COST_COLUMNS, choose_baseline, cost_rows, leaderboard, primary_measure,
-                                    significance, stage_table)
+from harness.reports.tables import (COST_COLUMNS, Leaderboard, SignificanceRow, choose_baseline,
+                                    cost_rows, leaderboard, primary_measure, significance,
+                                    stage_table)
 
 DEFAULT_REPORTS_DIR = Path("reports")
 
@@ -139,23 +140,35 @@ SUMMARY_COLUMNS = ("pipeline", "measure", "mean", "ci_low", "ci_high", "n_querie
                    "p_randomisation_holm", "wins", "ties", "losses", "note")
 
 
-def _summary_csv(context: dict) -> str:
-    """Long table, one row per pipeline × measure, full precision; blank where not applicable."""
-    by_key = {(r.pipeline, r.measure): r for r in context["sig_rows"]}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SUMMARY_COLUMNS)
-    for pipeline, cells in context["leaderboard"].rows:
+def summary_rows(board: Leaderboard, sig_rows: list[SignificanceRow],
+                 baseline: str) -> list[tuple]:
+    """summary.csv's rows as values (SUMMARY_COLUMNS; None where not applicable): one per
+    pipeline × measure, in leaderboard order. `harness.api` shows the same rows as a DataFrame."""
+    by_key = {(r.pipeline, r.measure): r for r in sig_rows}
+    rows = []
+    for pipeline, cells in board.rows:
         for measure, cell in cells.items():
             row = by_key.get((pipeline, measure))
             c = row and row.comparison
-            compared = ([context["baseline"], repr(c.delta), repr(c.p_t_test), repr(c.p_t_test_holm),
-                         repr(c.p_randomisation), repr(c.p_randomisation_holm), c.record.wins,
-                         c.record.ties, c.record.losses, "; ".join(row.notes)] if c else [""] * 10)
-            writer.writerow([pipeline, measure, repr(cell.mean), _opt(cell.ci_low),
-                             _opt(cell.ci_high), cell.n_queries, int(cell.best), *compared])
+            compared = ((baseline, c.delta, c.p_t_test, c.p_t_test_holm, c.p_randomisation,
+                         c.p_randomisation_holm, c.record.wins, c.record.ties, c.record.losses,
+                         "; ".join(row.notes)) if c else (None,) * 10)
+            rows.append((pipeline, measure, cell.mean, cell.ci_low, cell.ci_high, cell.n_queries,
+                         cell.best, *compared))
+    return rows
+
+
+def _summary_csv(context: dict) -> str:
+    """Long table, one row per pipeline × measure, full precision; blank where not applicable."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for row in summary_rows(context["leaderboard"], context["sig_rows"], context["baseline"]):
+        writer.writerow([_csv_cell(v) for v in row])
     return buffer.getvalue()
 
 
-def _opt(x: Optional[float]) -> str:
-    return "" if x is None else repr(x)
+def _csv_cell(value) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
