@@ -45,3 +45,16 @@ def test_nan_scores_fail_their_node_and_its_pipelines_only_naming_the_stage(tiny
     assert got["overlap"] == ("ok", None) and got["overlap>>fake-shortest@2"] == ("ok", None)
     metrics = (out.out_dir / "metrics.csv").read_text()
     assert "overlap>>fake-shortest@2," in metrics and "\nnan," not in metrics
+
+
+def test_summary_table_marks_failures_and_names_reasons_below(tiny_beir, tmp_path, capsys):
+    from harness.execution.summary import format_table, print_summary
+    cfg = make_config(tiny_beir, pipelines=[
+        {"name": "broken", "retriever": {"type": "fake-overlap", "fail": True}},
+        {"name": "overlap", "retriever": {"type": "fake-overlap"}}])
+    out = run_benchmark(cfg, tmp_path / "out", progress=False)
+    lines = format_table(out).splitlines()
+    assert lines[2].split() == ["broken", "FAILED"]
+    assert lines[0].index("RR@10") < 30  # a failure's reason no longer widens a measure column
+    print_summary(out)
+    assert "failed: broken: RuntimeError: fake retriever asked to fail" in capsys.readouterr().err

@@ -138,7 +138,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 timing_rows += [(p.name, *row) for row in res.timings]
             except Exception as exc:  # e.g. NaN scores: this pipeline fails, the others stand
                 evaluations.pop(p.name, None)
-                meta.update(status=L.FAILED, reason=f"{type(exc).__name__}: {exc}")
+                res.error = f"{type(exc).__name__}: {exc}"
+                meta.update(status=L.FAILED, reason=res.error)
         pipelines_meta[p.name] = meta
 
     writer.metrics(evaluations)

@@ -1,8 +1,9 @@
 """The compact table `harness run` prints at the end (values rounded for display only)."""
 from __future__ import annotations
-from harness.storage.results_folder import layout as L
 
 import click
+
+from harness.storage.results_folder import layout as L
 
 
 def _lookup(timings, stage: str, mode: str, stat: str):
@@ -18,10 +19,10 @@ def format_table(outcome) -> str:
     rows = []
     for res in outcome.results:
         name = res.pipeline.name
-        if res.error:
-            rows.append([name, f"FAILED: {res.error[:60]}"])
-            continue
         ev = outcome.evaluations.get(name)
+        if res.error or ev is None:  # the reason is printed under the table
+            rows.append([name, "FAILED"])
+            continue
         p50 = _lookup(res.timings, L.TOTAL, L.SINGLE, L.P50_MS)
         p95 = _lookup(res.timings, L.TOTAL, L.SINGLE, L.P95_MS)
         qps = _lookup(res.timings, L.TOTAL, L.BATCH, L.QPS)
@@ -39,6 +40,9 @@ def format_table(outcome) -> str:
 def print_summary(outcome) -> None:
     click.echo("")
     click.echo(format_table(outcome))
+    for res in outcome.results:
+        if res.error:
+            click.echo(f"failed: {res.pipeline.name}: {res.error.splitlines()[0]}", err=True)
     for res in outcome.results:
         for flag, count in res.flags.items():
             click.echo(f"flagged: {res.pipeline.name}: {count} queries with {flag} results", err=True)
