@@ -5,6 +5,7 @@ set, the allowed values. Plugin parameters are validated against the plugin's ow
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Union
 
@@ -53,13 +54,42 @@ class DatasetSpec(_Strict):
 
 
 class StageSpec(BaseModel):
-    """`type` names a plugin; every other key is one of that plugin's parameters."""
+    """`type` names a plugin; every other key is one of that plugin's parameters, except `sweep`:
+    a grid over the plugin's parameters (`sweep: {k1: [0.9, 1.2], b: [0.4, 0.75]}`), each
+    combination its own pipeline, as PyTerrier's GridScan (an ANN `index:` has its own grid)."""
 
     model_config = ConfigDict(extra="allow")
     type: str
+    sweep: Optional[Dict[str, List[Any]]] = None
+
+    @model_validator(mode="after")
+    def _sweep_axes(self):
+        for axis, values in (self.sweep or {}).items():
+            if not values:
+                raise ValueError(f"sweep.{axis}: give at least one value")
+            if axis in type(self).model_fields or axis == "index":
+                raise ValueError(f"sweep.{axis}: not a sweepable parameter (`index` has its own "
+                                 "build/search grid; rerank `depth` takes a list)")
+            if axis in (self.model_extra or {}):
+                raise ValueError(f"sweep.{axis}: also given as a fixed value; give one of them")
+        return self
 
     def plugin_params(self) -> Dict[str, Any]:
         return dict(self.model_extra or {})
+
+    def points(self) -> List[tuple]:
+        """(label, spec) per combination of `sweep`, e.g. (`[k1=0.9,b=0.4]`, a spec with those
+        values); one ("", self) without a sweep."""
+        if not self.sweep:
+            return [("", self)]
+        axes = list(self.sweep)
+        out = []
+        for combo in itertools.product(*(self.sweep[a] for a in axes)):
+            values = dict(zip(axes, combo))
+            label = "[" + ",".join(f"{a}={v}" for a, v in values.items()) + "]"
+            out.append((label, type(self).model_validate(
+                {**self.model_dump(exclude={"sweep"}), **values})))
+        return out
 
 
 class RerankSpec(StageSpec):
@@ -202,12 +232,13 @@ def validate(data: Any, source: str = "<config>") -> Config:
             errors.append(f"measures[{i}]: {m} needs {cutoff} results per query but k={config.k} "
                           f"keeps {config.k}; raise k to {cutoff} or lower the cut-off")
     for i, p in enumerate(config.pipelines):
-        if p.retriever:
-            _check_plugin("retriever", p.retriever, f"pipelines[{i}].retriever", errors, config.k)
-        if p.fuse:
-            _check_plugin("fuser", p.fuse, f"pipelines[{i}].fuse", errors)
+        for kind, field, spec in (("retriever", "retriever", p.retriever), ("fuser", "fuse", p.fuse),
+                                  ("reranker", "rerank", p.rerank)):
+            for label, point in spec.points() if spec else []:
+                found: List[str] = []
+                _check_plugin(kind, point, f"pipelines[{i}].{field}", found, config.k)
+                errors += [f"{e} (sweep point {label})" if label else e for e in found]
         if p.rerank:
-            _check_plugin("reranker", p.rerank, f"pipelines[{i}].rerank", errors)
             deep = [d for d in p.rerank.depths() if d > config.k]
             if deep:
                 errors.append(f"pipelines[{i}].rerank.depth: {deep} > k={config.k}: a first stage "

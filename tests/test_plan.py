@@ -94,3 +94,48 @@ def test_tolerance_classes_come_from_declared_plugin_metadata():
         "bm": "deterministic", "bm>>oracle@5": "deterministic",  # the oracle is exact
         "d": "deterministic", "d>>maxsim@5": "model", "h": "ann",
         "f": "ann", "g": "deterministic"}
+
+
+def test_any_plugin_parameter_can_be_swept():
+    """`sweep:` (PyTerrier's GridScan): each combination is its own pipeline and node."""
+    pipes = [{"name": "a", "retriever": {"type": "bm25s", "sweep": {"k1": [0.9, 1.2], "b": [0.4, 0.75]}},
+              "rerank": {"type": "oracle", "depth": [5, 10]}},
+             {"name": "f", "fuse": {"type": "rrf", "inputs": ["a[k1=0.9,b=0.4]", "a[k1=1.2,b=0.4]"],
+                                    "sweep": {"k": [10, 60]}}}]
+    p = plan(pipelines=pipes)
+    firsts = [n for n in p if n.startswith("a[") and ">>" not in n]
+    assert firsts == ["a[k1=0.9,b=0.4]", "a[k1=0.9,b=0.75]", "a[k1=1.2,b=0.4]", "a[k1=1.2,b=0.75]"]
+    assert len({p[n].leaf.key for n in firsts}) == 4
+    assert p["a[k1=1.2,b=0.75]"].leaf.spec.plugin_params() == {"k1": 1.2, "b": 0.75}
+    assert "a[k1=1.2,b=0.4]>>oracle@10" in p and p["f[k=10]"].leaf.key != p["f[k=60]"].leaf.key
+    # a swept value equal to the default is the same node as the plain entry
+    plain = plan(pipelines=[{"name": "a", "retriever": {"type": "bm25s"}}])["a"].leaf.key
+    assert p["a[k1=0.9,b=0.4]"].leaf.key == plain
+
+
+@pytest.mark.parametrize("retriever, message", [
+    ({"type": "bm25s", "sweep": {"k1": [0.9, -1.0]}},
+     r"pipelines\[0\]\.retriever\.k1: .*greater than or equal to 0.* \(sweep point \[k1=-1\.0\]\)"),
+    ({"type": "bm25s", "k1": 0.9, "sweep": {"k1": [1.2]}}, r"sweep\.k1: also given as a fixed value"),
+    ({"type": "bm25s", "sweep": {"k1": []}}, r"sweep\.k1: give at least one value"),
+    ({"type": "dense", "sweep": {"index": [{"type": "flat"}]}}, r"sweep\.index: not a sweepable"),
+])
+def test_bad_sweeps_are_refused_naming_the_point(retriever, message):
+    from harness.core.errors import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        plan(pipelines=[{"name": "a", "retriever": retriever}])
+
+
+def test_swept_points_give_the_results_of_fixed_entries(tiny_beir, tmp_path):
+    from harness.execution.benchmark import run_benchmark
+    from test_runner import make_config
+    swept = make_config(tiny_beir, [{"name": "a", "retriever": {
+        "type": "bm25s", "stemmer": None, "sweep": {"k1": [0.5, 2.0]}}}])
+    fixed = make_config(tiny_beir, [{"name": f"a[k1={k1}]", "retriever": {
+        "type": "bm25s", "stemmer": None, "k1": k1}} for k1 in (0.5, 2.0)])
+    a = run_benchmark(swept, tmp_path / "swept", progress=False).out_dir
+    b = run_benchmark(fixed, tmp_path / "fixed", progress=False).out_dir
+    assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
+    from harness.storage.trec import read_run
+    runs = [read_run(path) for path in sorted((a / "runs").glob("*.trec"))]
+    assert len(runs) == 2 and runs[0] != runs[1]  # k1 took effect: other scores

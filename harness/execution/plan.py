@@ -98,27 +98,43 @@ def _is_sweep(index: dict) -> bool:
                for v in (index.get(section) or {}).values())
 
 
-def first_stage_points(spec: PipelineSpec) -> list[tuple[str, StageSpec]]:
+def _index_points(name: str, stage: StageSpec) -> list[tuple[str, StageSpec, Optional[str]]]:
     """An ANN sweep (`index:` with list-valued build/search parameters, or a list of indexes)
-    becomes one first stage per point, named like `dense-minilm/hnsw[M=16,efC=200,ef=64]`; build
-    points come first and their search points follow, so each index is built once."""
-    params = spec.retriever.plugin_params()
+    becomes one first stage per point, named like `dense-minilm/hnsw[M=16,efC=200,ef=64]`, with
+    its family (`dense-minilm/hnsw`); build points come first and their search points follow, so
+    each index is built once."""
+    params = stage.plugin_params()
     index = params.get("index")
     if not isinstance(index, (dict, list)) or (isinstance(index, dict) and not _is_sweep(index)):
-        return [(spec.name, spec.retriever)]
+        return [(name, stage, None)]
     from harness.ann.sweep import parse_sweep, point_name
     points = []
     for sweep in map(parse_sweep, index if isinstance(index, list) else [index]):
         for build in sweep.build_points:
             for search in sweep.search_points:
-                point = StageSpec(type=spec.retriever.type, **{**params, "index": {
+                point = StageSpec(type=stage.type, **{**params, "index": {
                     "type": sweep.backend, "build": build, "search": search}})
-                points.append((point_name(sweep.backend, {**build, **search}, spec.name), point))
+                points.append((point_name(sweep.backend, {**build, **search}, name), point,
+                               f"{name}/{sweep.backend}"))
     return points
 
 
-def _rerank_names(spec: PipelineSpec, first: str) -> list[str]:
-    return [f"{first}>>{spec.rerank.type}@{d}" for d in spec.rerank.depths()] if spec.rerank else []
+def entry_points(spec: PipelineSpec) -> list[tuple[str, StageSpec, Optional[str]]]:
+    """(pipeline name, first stage or fusion spec, ANN sweep family) of a config entry: one per
+    point of its `sweep:` grid (`bm25s[k1=0.9,b=0.4]`) and of its ANN index grid."""
+    if spec.fuse:
+        return [(spec.name + label, point, None) for label, point in spec.fuse.points()]
+    return [found for label, point in spec.retriever.points()
+            for found in _index_points(spec.name + label, point)]
+
+
+def rerank_points(spec: PipelineSpec, first: str) -> list[tuple[str, StageSpec, int]]:
+    """(pipeline name, rerank spec, depth) of each rerank of `first`: every point of the rerank's
+    `sweep:` grid at every depth, named like `bm25>>maxsim@100`, `bm25>>ce[batch_size=8]@20`."""
+    if not spec.rerank:
+        return []
+    return [(f"{first}>>{spec.rerank.type}{label}@{depth}", point, depth)
+            for label, point in spec.rerank.points() for depth in spec.rerank.depths()]
 
 
 def _fusion_order(config: Config, points: dict[str, list[str]]) -> list[PipelineSpec]:
@@ -128,7 +144,7 @@ def _fusion_order(config: Config, points: dict[str, list[str]]) -> list[Pipeline
     producer: dict[str, str] = {}
     for spec in config.pipelines:
         for first in points[spec.name]:
-            for name in [first, *_rerank_names(spec, first)]:
+            for name in [first, *(n for n, _, _ in rerank_points(spec, first))]:
                 producer[name] = spec.name
     index = {p.name: i for i, p in enumerate(config.pipelines)}
     deps: dict[str, list[str]] = {}
@@ -188,34 +204,30 @@ class Planner:
         return self._nodes[key]
 
     def pipelines(self) -> list[Pipeline]:
-        points = {spec.name: first_stage_points(spec) if spec.retriever else [(spec.name, None)]
-                  for spec in self.config.pipelines}
-        names = {entry: [name for name, _ in pts] for entry, pts in points.items()}
+        points = {spec.name: entry_points(spec) for spec in self.config.pipelines}
+        names = {entry: [name for name, _, _ in pts] for entry, pts in points.items()}
         by_name: dict[str, Pipeline] = {}
         out: list[Pipeline] = []
         for spec in _fusion_order(self.config, names):
-            if spec.retriever:
-                firsts = []
-                for name, stage in points[spec.name]:
+            firsts = []
+            for name, stage, family in points[spec.name]:
+                if spec.retriever:
                     node = self._node(FIRST_STAGE, stage, [])
                     cls = resolved_params("retriever", stage).tolerance_class(
                         registry.get("retriever", stage.type).tolerance)
-                    firsts.append(Pipeline(name, node, spec.name, cls, sweep=(
-                        f"{spec.name}/{stage.plugin_params()['index']['type']}"
-                        if name != spec.name else None)))
-            else:
-                inputs = [by_name[name] for name in spec.fuse.inputs]
-                node = self._node(FUSION, spec.fuse, [p.leaf for p in inputs])
-                firsts = [Pipeline(spec.name, node, spec.name, registry.loosest(
-                    [registry.get("fuser", spec.fuse.type).tolerance]
-                    + [p.tolerance_class for p in inputs]))]
+                else:
+                    inputs = [by_name[n] for n in spec.fuse.inputs]
+                    node = self._node(FUSION, stage, [p.leaf for p in inputs])
+                    cls = registry.loosest([registry.get("fuser", stage.type).tolerance]
+                                           + [p.tolerance_class for p in inputs])
+                firsts.append(Pipeline(name, node, spec.name, cls, sweep=family))
             for first in firsts:
                 found = [first]
-                for depth in spec.rerank.depths() if spec.rerank else []:
-                    node = self._node(RERANK, spec.rerank, [first.leaf], depth)
-                    declared = registry.get("reranker", spec.rerank.type).tolerance
-                    found.append(Pipeline(f"{first.name}>>{spec.rerank.type}@{depth}", node,
-                                          spec.name, registry.loosest([declared, first.tolerance_class]),
+                for name, stage, depth in rerank_points(spec, first.name):
+                    node = self._node(RERANK, stage, [first.leaf], depth)
+                    declared = registry.get("reranker", stage.type).tolerance
+                    found.append(Pipeline(name, node, spec.name,
+                                          registry.loosest([declared, first.tolerance_class]),
                                           parent=first.name))
                 for p in found:
                     by_name[p.name] = p

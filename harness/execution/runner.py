@@ -256,8 +256,8 @@ def token_encoders(config: Config) -> frozenset:
     keys = set()
     for p in config.pipelines:
         for kind, spec in (("retriever", p.retriever), ("fuser", p.fuse), ("reranker", p.rerank)):
-            if spec is not None:
-                params = registry.get(kind, spec.type).params(**spec.plugin_params())
+            for _, point in spec.points() if spec is not None else []:
+                params = registry.get(kind, point.type).params(**point.plugin_params())
                 if isinstance(params, NeedsTokenEmbeddings):
                     keys.add(params.token_encoder())
     return frozenset(keys)
