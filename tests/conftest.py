@@ -1,6 +1,8 @@
 """Shared test setup: offline, quiet, and a cache folder private to the test session."""
 import json
 import os
+import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,22 @@ def _session_cache(tmp_path_factory):
     if "HARNESS_CACHE_DIR" not in os.environ:
         os.environ["HARNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("harness-cache"))
     yield
+
+
+@pytest.fixture(scope="session")
+def ci_smoke_results(_session_cache, tmp_path_factory) -> Path:
+    """configs/ci-smoke.yaml run once per session (no report); the regression smoke test and the
+    reference-results test both read this folder, so the slice is not run twice."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+    config = Path(__file__).resolve().parent.parent / "configs" / "ci-smoke.yaml"
+    out = tmp_path_factory.mktemp("ci-smoke") / "results"
+    started = time.perf_counter()
+    res = CliRunner().invoke(cli, ["run", str(config), "--out", str(out), "--no-report"])
+    assert res.exit_code == 0, res.output
+    print(f"ci-smoke benchmark wall time: {time.perf_counter() - started:.1f} s")
+    return out
 
 
 @pytest.fixture
