@@ -237,3 +237,21 @@ def test_ann_search_threads_are_the_backends(tiny_beir, tmp_path):
     rows = timing_rows(run_benchmark(cfg, tmp_path / "out", progress=False).out_dir)
     assert rows[("annoy", "ann_search", "batch", "threads")] == 1
     assert rows[("annoy", "first_stage", "batch", "threads")] == 3
+
+
+def test_ann_index_sweep_runs_with_a_token_embedding_rerank(tiny_beir, tmp_path):
+    """The runner asks each stage point what it needs (token embeddings for MaxSim) after the
+    planner's expansion: an index sweep's raw list once reached DenseParams and failed the run
+    before any work (configs/scifact-ann.yaml)."""
+    from tiny_models import tiny_sentence_transformer
+    from harness.execution.runner import token_encoders
+    from harness.rerankers.maxsim import MaxSimParams
+    model = str(tiny_sentence_transformer(tmp_path / "st"))
+    cfg = make_config(tiny_beir, pipelines=[{"name": "d", "retriever": {
+        "type": "dense", "model": model,
+        "index": [{"type": "flat"}, {"type": "hnsw", "search": {"ef": [10, 16]}}]},
+        "rerank": {"type": "maxsim", "model": model, "depth": 3}}])
+    assert token_encoders(cfg) == {MaxSimParams(model=model).token_encoder()}
+    outcome = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert [r.pipeline.name for r in outcome.results if r.error] == []
+    assert len(outcome.results) == 6  # 3 index points, each with and without the rerank

@@ -27,7 +27,7 @@ from harness.evaluation.metrics import parse_measures, validate_run
 from harness.evaluation.timing import PeakRSSDelta, batch_throughput, single_query_latency, time_call
 from harness.storage.node_store import NodeRecord, NodeStore
 from harness.execution.isolation import run_isolated
-from harness.execution.plan import Node, Pipeline, Planner
+from harness.execution.plan import Node, Pipeline, Planner, entry_points
 from harness.core.protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages,
                                     LoadsModels, NeedsCorpus, NeedsQrels, Reports)
 from harness.core.types import Dataset, Run
@@ -255,11 +255,13 @@ def token_encoders(config: Config) -> frozenset:
     from harness.core.protocols import NeedsTokenEmbeddings
     keys = set()
     for p in config.pipelines:
-        for kind, spec in (("retriever", p.retriever), ("fuser", p.fuse), ("reranker", p.rerank)):
-            for _, point in spec.points() if spec is not None else []:
-                params = registry.get(kind, point.type).params(**point.plugin_params())
-                if isinstance(params, NeedsTokenEmbeddings):
-                    keys.add(params.token_encoder())
+        # the planner's points: `sweep:` grids and ANN index grids expanded
+        stages = [("fuser" if p.fuse else "retriever", point) for _, point, _ in entry_points(p)]
+        stages += [("reranker", point) for _, point in (p.rerank.points() if p.rerank else [])]
+        for kind, point in stages:
+            params = registry.get(kind, point.type).params(**point.plugin_params())
+            if isinstance(params, NeedsTokenEmbeddings):
+                keys.add(params.token_encoder())
     return frozenset(keys)
 
 
