@@ -26,8 +26,9 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 # Re-measures the published reference results: every shipped offline config, one at a time, into
-# results/<config>/ and reports/<config>/, then the README's reproduction tables (about an hour
-# on 2 CPU cores when the embedding cache is cold). `git diff results/` then shows what moved.
+# results/<config>/ and reports/<config>/, then the README's reproduction tables. About 15 minutes
+# on 2 CPU cores with a cold embedding cache (7 of them encode SciFact), 6 with a warm one.
+# `git diff` then shows what moved: timings, wall times and what depends on them.
 reference: $(STAMP)
 	$(PY) benchmarks/reference.py
 
