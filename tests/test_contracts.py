@@ -4,6 +4,8 @@ its parameters are all keyed and strictly checked, and its results have the prom
 A plugin that needs a model gets a tiny one built on the fly (MODEL_SETTINGS); a new plugin that
 needs one fails here until an entry is added, which is the point.
 """
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -32,7 +34,7 @@ def model_settings(tmp_path_factory):
                                        "context_model": str(context)},
                 ("reranker", "cross-encoder"): {"model": str(tiny_bert_classifier(root / "ce"))},
                 ("reranker", "maxsim"): {"model": st}}
-    if registry.get("retriever", "colbert").available():
+    if importlib.util.find_spec("colbert") is not None:  # the [colbert] extra
         from test_colbert import tiny_colbert_checkpoint
         settings[("retriever", "colbert")] = {
             "checkpoint": tiny_colbert_checkpoint(root / "colbert"), "doc_maxlen": 32}

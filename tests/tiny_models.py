@@ -1,14 +1,18 @@
 """Tiny Hugging Face models built on the fly, saved as real checkpoint folders.
 
 No checkpoint can be downloaded in tests, so each builder writes a randomly initialised model
-(seeded: the same seed gives the same weights) plus a WordPiece tokenizer built from a vocab file
-written here. The folders load through exactly the loaders a real checkpoint uses
+(seeded: the same seed gives the same weights) plus a WordPiece tokenizer over a small vocabulary,
+built with `tokenizers` by benchmarks/gpu_suite.py's builder (one way that works under
+transformers 4.x and 5.x). The folders load through exactly the loaders a real checkpoint uses
 (`CrossEncoder(path)`, `SentenceTransformer(path)`, `AutoModel.from_pretrained(path)`,
 `DPRQuestionEncoder.from_pretrained(path)`).
 """
 from __future__ import annotations
 
+import importlib.util
 import string
+import sys
+from functools import lru_cache
 from pathlib import Path
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -25,13 +29,20 @@ def tiny_vocab() -> list[str]:
     return vocab + [w for w in _WORDS if w not in vocab]
 
 
-def _tokenizer(folder: Path, cls=None, model_max_length: int = 512):
+@lru_cache(maxsize=1)
+def _gpu_suite():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_suite.py"
+    spec = importlib.util.spec_from_file_location("gpu_suite", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tokenizer(cls=None, model_max_length: int = 512):
     from transformers import BertTokenizerFast
-    cls = cls or BertTokenizerFast
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab_file = folder / "vocab.txt"
-    vocab_file.write_text("\n".join(tiny_vocab()) + "\n", encoding="utf-8")
-    return cls(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=model_max_length)
+    return _gpu_suite().wordpiece_tokenizer(tiny_vocab(), cls or BertTokenizerFast,
+                                            model_max_length)
 
 
 def _bert_config(num_labels: int = 1, max_position_embeddings: int = 512, hidden_size: int = 32,
@@ -52,7 +63,7 @@ def tiny_bert_classifier(path, seed: int = 0, num_labels: int = 1, **config) -> 
     torch.manual_seed(seed)
     model = BertForSequenceClassification(_bert_config(num_labels=num_labels, **config)).eval()
     model.save_pretrained(folder)
-    _tokenizer(folder, model_max_length=model.config.max_position_embeddings).save_pretrained(folder)
+    _tokenizer(model_max_length=model.config.max_position_embeddings).save_pretrained(folder)
     return folder
 
 
@@ -64,7 +75,7 @@ def tiny_bert_encoder(path, seed: int = 0, **config) -> Path:
     torch.manual_seed(seed)
     model = BertModel(_bert_config(**config)).eval()
     model.save_pretrained(folder)
-    _tokenizer(folder, model_max_length=model.config.max_position_embeddings).save_pretrained(folder)
+    _tokenizer(model_max_length=model.config.max_position_embeddings).save_pretrained(folder)
     return folder
 
 
@@ -88,7 +99,7 @@ def tiny_dpr(path, seed: int = 0, projection_dim: int = 0) -> tuple[Path, Path]:
         folder = root / name
         torch.manual_seed(seed + offset)  # two towers, two different sets of weights
         model_cls(config).eval().save_pretrained(folder)
-        _tokenizer(folder, tok_cls, config.max_position_embeddings).save_pretrained(folder)
+        _tokenizer(tok_cls, config.max_position_embeddings).save_pretrained(folder)
         folders.append(folder)
     return folders[0], folders[1]
 
