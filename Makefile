@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: bench test reference venv clean
+.PHONY: bench test test-compat bench-gpu reference venv clean
 
 venv: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,ir_datasets]'
+	$(PY) -m pip install -q -e '.[test,ir_datasets,colbert]'
 	touch $(STAMP)
 
 bench: $(STAMP)
@@ -24,6 +24,29 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The same suite under the newest transformers 5.x / sentence-transformers 6.x, without the
+# colbert extra (its tests skip): the core must work for users not pinned to transformers 4.
+# A second venv, .venv-compat; .ci/run runs it after `make test`.
+COMPAT := .venv-compat
+COMPAT_STAMP := $(COMPAT)/.installed
+$(COMPAT_STAMP): pyproject.toml
+	rm -rf $(COMPAT)
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT)/bin/python -m pip install -q torch==2.13.0
+	$(COMPAT)/bin/python -m pip install -q -e '.[test,ir_datasets]' 'transformers>=5,<6' \
+		'sentence-transformers>=6,<7'
+	touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT)/bin/python -m pytest
+
+# GPU suite (docs/gpu.md): a Python whose torch sees CUDA, not .venv (a CPU build); exits 0 with
+# a skip message on a machine without CUDA. ARGS: e.g. --quick, --out DIR.
+GPU_PYTHON ?= python3
+bench-gpu:
+	$(GPU_PYTHON) benchmarks/gpu_suite.py $(ARGS)
 
 # Re-measures the published reference results: every shipped offline config, one at a time, into
 # results/<config>/ and reports/<config>/, then the README's reproduction tables. About 15 minutes
@@ -33,4 +56,4 @@ reference: $(STAMP)
 	$(PY) benchmarks/reference.py
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) $(COMPAT) .cache

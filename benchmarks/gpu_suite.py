@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_suite.py                   # CUDA machine: full sizes; no CUDA: skip, exit 0
     python benchmarks/gpu_suite.py --quick           # tiny models and sizes (CPU when no CUDA)
-    python benchmarks/gpu_suite.py --out DIR         # results folder (default results/gpu-suite/<UTC time>)
+    python benchmarks/gpu_suite.py --out DIR         # results folder (default results/gpu-suite-<UTC time>)
 
 Runs alone on a bare CUDA machine with only torch, transformers, sentence-transformers and numpy
 (faiss-cpu optional) and no model hub: it never imports the harness. Throughput depends on a
@@ -559,7 +559,7 @@ def main(argv=None) -> int:
     if device.startswith("cuda") and not has_cuda:
         print(f"error: --device {device} but no CUDA GPU is visible to torch", file=sys.stderr)
         return 2
-    out = args.out or Path("results/gpu-suite") / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    out = args.out or Path(time.strftime("results/gpu-suite-%Y%m%dT%H%M%SZ", time.gmtime()))
     if out.exists():
         print(f"error: --out {out} already exists; choose a new folder", file=sys.stderr)
         return 2
