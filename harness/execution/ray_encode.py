@@ -82,11 +82,13 @@ def encode_with_ray(encoder, texts: list[str], ctx: RunContext,
     slots = int(cluster["GPU"] if "num_gpus" in resources else
                 cluster["CPU"] // resources["num_cpus"])
     actors = max(1, min(slots, len(batches)))
+    data_ctx = ray.data.DataContext.get_current()  # the harness logs the encode itself
+    data_ctx.enable_progress_bars = data_ctx.print_on_execution_start = False
     started = time.perf_counter()
     items = [{"batch": b, "texts": [texts[i] for i in rows]} for b, rows in enumerate(batches)]
     replies = ray.data.from_items(items).map_batches(
         EncoderActor, fn_constructor_args=(encoder.params, ctx, encoder.need_tokens),
-        batch_size=1, concurrency=actors, **resources).take_all()
+        batch_size=1, concurrency=actors, max_restarts=0, **resources).take_all()
     dim = encoder.model.get_embedding_dimension()
     pooled = np.empty((len(texts), dim), np.float32)
     lengths = np.empty(len(texts), np.int32)

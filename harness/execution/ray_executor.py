@@ -73,8 +73,7 @@ def placement(device: str) -> dict:
     import ray
     context = ray.get_runtime_context()
     gpus = [str(g) for g in ray.get_gpu_ids()]
-    return {"node_id": context.get_node_id(), "ip": ray.util.get_node_ip_address(),
-            "hostname": socket.gethostname(), "pid": os.getpid(),
+    return {"node_id": context.get_node_id(), "hostname": socket.gethostname(), "pid": os.getpid(),
             "device": device + (f" (gpu {','.join(gpus)})" if gpus else "")}
 
 
@@ -162,6 +161,8 @@ def run_groups(config: Config, dataset: Dataset, ctx: RunContext, store: NodeSto
                 max_retries=0, scheduling_strategy="SPREAD", name=f"harness:{group[0].group}",
                 **options).remote(config, data_ref, ctx, group, plugin_modules, list(sys.path),
                                   _node_files(store.root, keys), *group_limits(config, group)))
+        # A node's address as the cluster knows it (`--node-ip-address`), not a guess made on it.
+        addresses = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
         out = []
         for group, ref in zip(groups, pending):
             try:
@@ -172,5 +173,6 @@ def run_groups(config: Config, dataset: Dataset, ctx: RunContext, store: NodeSto
                                           f"{first}"), None))
                 continue
             save_files(store, reply["files"])
-            out.append((reply["outcome"], reply["placement"]))
+            where = reply["placement"]
+            out.append((reply["outcome"], {**where, "ip": addresses.get(where["node_id"])}))
     return out
