@@ -88,7 +88,7 @@ def encode_with_ray(encoder, texts: list[str], ctx: RunContext,
     items = [{"batch": b, "texts": [texts[i] for i in rows]} for b, rows in enumerate(batches)]
     replies = ray.data.from_items(items).map_batches(
         EncoderActor, fn_constructor_args=(encoder.params, ctx, encoder.need_tokens),
-        batch_size=1, concurrency=actors, max_restarts=0, **resources).take_all()
+        batch_size=1, concurrency=actors, **resources).take_all()
     dim = encoder.model.get_embedding_dimension()
     pooled = np.empty((len(texts), dim), np.float32)
     lengths = np.empty(len(texts), np.int32)
