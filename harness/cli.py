@@ -34,14 +34,23 @@ def cli(verbose: bool) -> None:
 @click.option("--plugins", "plugin_modules", multiple=True, metavar="MODULE",
               help="Import this Python module first (it registers plugins). Configs themselves "
                    "can only name registered plugins, never code.")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="Override the config's `executor` (docs/distributed.md).")
+@click.option("--ray-address", metavar="ADDR",
+              help="Existing Ray cluster (implies --executor ray; default: a local Ray for the run).")
 @reports_errors
 def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[int], force: bool,
-                cache_dir: Optional[Path], no_report: bool, plugin_modules: tuple[str, ...]) -> None:
+                cache_dir: Optional[Path], no_report: bool, plugin_modules: tuple[str, ...],
+                executor: Optional[str], ray_address: Optional[str]) -> None:
     """Run the benchmark CONFIG_PATH and print a results table."""
     from harness.api import run
     from harness.execution.summary import print_summary
+    if ray_address is not None and executor is None:  # an address only means something to Ray
+        executor = "ray"
+    overrides = {k: v for k, v in (("executor", executor), ("ray_address", ray_address))
+                 if v is not None}
     results = run(config_path, out, max_queries=max_queries, force=force, cache_dir=cache_dir,
-                  plugins=plugin_modules)
+                  plugins=plugin_modules, **overrides)
     print_summary(results.outcome)
     if not no_report:
         try:

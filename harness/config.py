@@ -140,10 +140,25 @@ class Config(_Strict):
     isolation: Literal["process", "none"] = Field(
         "process", description="process: each config entry runs in a forked worker, so a crash, "
         "timeout or memory blow-up fails only that entry")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: config entries run one after another on this machine; ray: "
+        "each entry is a Ray task (docs/distributed.md). Neither changes a node key or a metric")
+    ray_address: Optional[str] = Field(None, min_length=1, description="an existing Ray cluster "
+                                       "(`auto`, `HOST:PORT`, `ray://HOST:PORT`); default: a local "
+                                       "Ray started for the run")
     timeout_s: Optional[float] = Field(None, gt=0)
     memory_cap_mb: Optional[int] = Field(None, ge=1)
     timing: TimingSpec = Field(default_factory=TimingSpec)
     pipelines: List[PipelineSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _executor(self):
+        if self.executor == "ray" and self.isolation == "none":
+            raise ValueError("executor: ray runs each config entry as a task in its own worker; "
+                             "it needs isolation: process (the default)")
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValueError("ray_address is only used with executor: ray")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self):

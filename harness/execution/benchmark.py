@@ -124,6 +124,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 "sweep": p.sweep, "rerank_depth": p.leaf.depth,
                 "stages": [n.label for n in p.leaf.chain()],
                 "stage_stats": res.stage_stats, "models": res.models}
+        if res.placement is not None:
+            meta["placement"] = res.placement
         if res.run is not None and config.dataset.ignore_identical_ids:
             res.run, meta["identical_ids_removed"] = without_identical_ids(res.run)
         if res.run is not None:
@@ -154,6 +156,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         "config_hash": hashlib.sha256(dump_config(config).encode("utf-8")).hexdigest(),
         **git_state(Path(__file__).resolve().parent.parent),
         "environment": environment(ctx.device, ctx.threads),
+        "executor": config.executor,
         "dataset": {"name": dataset.name, "split": dataset.split, "checksums": dataset.checksums,
                     "n_docs": len(dataset.corpus), "n_queries": len(dataset.qrels),
                     "stats": dataset.stats, "warnings": dataset.warnings},

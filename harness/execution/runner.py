@@ -46,6 +46,7 @@ class PipelineResult:
     flags: dict = field(default_factory=dict)  # malformed-result counts of its first stages
     stage_stats: dict = field(default_factory=dict)  # {stage label: stats} (Reports)
     models: dict = field(default_factory=dict)  # {stage label: {field: {name, fingerprint}}}
+    placement: Optional[dict] = None  # executor ray: the node, IP and device its group ran on
 
 
 class NodeFailed(Exception):
@@ -298,11 +299,28 @@ def run_group(config: Config, dataset: Dataset, ctx: RunContext, store_root: Pat
     return worker.computed, worker.failures
 
 
+def group_limits(config: Config, group: list[Pipeline]) -> tuple[Optional[float], Optional[int]]:
+    """The timeout (s) and memory cap (bytes) of a config entry's worker."""
+    spec = next(p for p in config.pipelines if p.name == group[0].group)
+    cap_mb = spec.memory_cap_mb or config.memory_cap_mb
+    return spec.timeout_s or config.timeout_s, cap_mb * 2**20 if cap_mb else None
+
+
+def _run_local(config: Config, dataset: Dataset, ctx: RunContext, store: NodeStore,
+               groups: list[list[Pipeline]]):
+    """Each group in a forkserver worker, one after another: (outcome, placement) per group."""
+    for group in groups:
+        yield run_isolated(run_group, (config, dataset, ctx, store.root, group,
+                                       registry.plugin_modules()),
+                           *group_limits(config, group)), None
+
+
 def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
             force: bool = False) -> tuple[list[PipelineResult], Executor]:
     """Run every pipeline. With `isolation: process` each config entry (a pipeline with its
-    rerank depths or sweep points) runs in a worker process under its timeout and memory cap;
-    the parent then reads what the worker saved, so a worker that dies loses only its group."""
+    rerank depths or sweep points) runs in a worker process under its timeout and memory cap
+    (with `executor: ray`, a worker inside a Ray task, anywhere in the cluster); the parent then
+    reads what the worker saved, so a worker that dies loses only its group."""
     parse_measures(config.measures)
     pipelines = Planner(config, ctx).pipelines()
     store = NodeStore(out_dir / "nodes")
@@ -311,25 +329,24 @@ def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
     if config.isolation == "none":
         executor = Executor(config, dataset, ctx, store)
         return [executor.run_pipeline(p) for p in pipelines], executor
+    groups = [list(group) for _, group in groupby(pipelines, key=lambda p: p.group)]
+    if config.executor == "ray":
+        from harness.execution.ray_executor import run_groups
+        outcomes = run_groups(config, dataset, ctx, store, groups)
+    else:
+        outcomes = _run_local(config, dataset, ctx, store, groups)
     loader = Executor(config, dataset, ctx, store, compute=False)
-    specs = {p.name: p for p in config.pipelines}
     results: list[PipelineResult] = []
-    for group_name, group in groupby(pipelines, key=lambda p: p.group):
-        group = list(group)
-        spec = specs[group_name]
-
-        cap_mb = spec.memory_cap_mb or config.memory_cap_mb
-        outcome = run_isolated(run_group, (config, dataset, ctx, store.root, group,
-                                           registry.plugin_modules()),
-                               spec.timeout_s or config.timeout_s,
-                               cap_mb * 2**20 if cap_mb else None)
+    for group, (outcome, placement) in zip(groups, outcomes):
         if outcome.failure is None:
             computed, failures = outcome.value
             loader.computed += computed
             loader.failures.update(failures)
             loader.missing_reason = "not computed"
         else:
-            log.error("pipeline group %s failed: %s", group_name, outcome.failure)
+            log.error("pipeline group %s failed: %s", group[0].group, outcome.failure)
             loader.missing_reason = outcome.failure.splitlines()[0]
-        results += [loader.run_pipeline(p) for p in group]
+        for p in group:
+            results.append(loader.run_pipeline(p))
+            results[-1].placement = placement
     return results, loader

@@ -34,6 +34,20 @@ def token_encoder_key(params) -> tuple:
     return (params.model, params.max_length, params.normalize, params.doc_prefix)
 
 
+def normalize_rows(vectors: np.ndarray) -> None:
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def document_arrays(vectors: np.ndarray, token_lengths: np.ndarray,
+                    tokens: Optional[list[np.ndarray]]) -> Dict[str, np.ndarray]:
+    """What the embedding cache keeps for a corpus (vectors already normalised if configured)."""
+    arrays = {"vectors": vectors, "token_lengths": token_lengths}
+    if tokens is not None:
+        from harness.retrievers.late_interaction import flatten_tokens
+        arrays["token_vectors"], arrays["token_offsets"] = flatten_tokens(tokens)
+    return arrays
+
+
 def load_sentence_transformer(name: str, device: str, max_length: Optional[int]):
     from sentence_transformers import SentenceTransformer
 
@@ -86,40 +100,52 @@ class BiEncoderRetriever(VectorRetriever):
         """Pooled vectors (n, d) float32 — normalised if configured — and, if asked, each text's
         token embeddings (padding dropped) from the same forward pass. Batches are formed by
         length (longest first) for speed; results come back in input order."""
-        import torch
-        from sentence_transformers.util import batch_to_device
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         pooled = np.empty((len(texts), self.model.get_embedding_dimension()), np.float32)
         token_out: Optional[list] = [None] * len(texts) if tokens else None
-        size = self.params.batch_size
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(texts), size), desc="encoding", unit="batch",
-                              disable=not progress):
-                rows = order[start:start + size]
-                features = batch_to_device(self.model.preprocess([texts[i] for i in rows]),
-                                           self.model.device)
-                out = self.model(features)
-                pooled[rows] = out["sentence_embedding"].float().cpu().numpy()
-                if tokens:
-                    lengths = out["attention_mask"].sum(dim=1).tolist()
-                    matrix = out["token_embeddings"].float().cpu().numpy()
-                    for j, i in enumerate(rows):
-                        token_out[i] = matrix[j, :int(lengths[j])]
+        for rows in tqdm(self.batches(texts), desc="encoding", unit="batch", disable=not progress):
+            vectors, matrices = self.forward_batch([texts[i] for i in rows], tokens)
+            pooled[rows] = vectors
+            for i, matrix in zip(rows, matrices or []):
+                token_out[i] = matrix
         if self.params.normalize:
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            normalize_rows(pooled)
         return pooled, token_out
 
+    def batches(self, texts: list[str]) -> list[list[int]]:
+        """The row indices of each forward batch. Padding depends on a batch's members, so an
+        encoding elsewhere (ray_encode) must form exactly these batches to get the same bits."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        size = self.params.batch_size
+        return [order[start:start + size] for start in range(0, len(texts), size)]
+
+    def forward_batch(self, texts: list[str], tokens: bool = False
+                      ) -> tuple[np.ndarray, Optional[list[np.ndarray]]]:
+        """One batch: pooled vectors before normalisation, and each text's token embeddings."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+        with torch.inference_mode():
+            features = batch_to_device(self.model.preprocess(texts), self.model.device)
+            out = self.model(features)
+            pooled = out["sentence_embedding"].float().cpu().numpy()
+            if not tokens:
+                return pooled, None
+            lengths = out["attention_mask"].sum(dim=1).tolist()
+            matrix = out["token_embeddings"].float().cpu().numpy()
+        return pooled, [matrix[j, :int(n)] for j, n in enumerate(lengths)]
+
+    def document_texts(self, texts: list[str]) -> list[str]:
+        return [self.params.doc_prefix + t for t in texts]
+
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        """Untruncated lengths, kept with the vectors: how many documents the model cut short."""
+        lengths = self.model.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return np.array([len(x) for x in lengths], np.int32)
+
     def encode_documents(self, texts: list[str]) -> Dict[str, np.ndarray]:
-        texts = [self.params.doc_prefix + t for t in texts]
+        texts = self.document_texts(texts)
         self.forward_passes += len(texts)
         vectors, tokens = self.forward(texts, tokens=self.need_tokens, progress=self.ctx.progress)
-        # Untruncated lengths, kept with the vectors: how many documents the model cut short.
-        lengths = self.model.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-        arrays = {"vectors": vectors, "token_lengths": np.array([len(x) for x in lengths], np.int32)}
-        if tokens is not None:
-            from harness.retrievers.late_interaction import flatten_tokens
-            arrays["token_vectors"], arrays["token_offsets"] = flatten_tokens(tokens)
-        return arrays
+        return document_arrays(vectors, self.token_lengths(texts), tokens)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.forward([self.params.query_prefix + t for t in texts])[0]
