@@ -107,28 +107,51 @@ class LanceDBIndex:
         self.params = self.params.model_copy(update=params)
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if Q.shape[1] != self.dim:
-            raise ConfigError(f"lancedb table at {self.path} holds {self.dim}-dimensional vectors "
-                              f"but the queries have {Q.shape[1]}")
-        p = self.params
-        ids = np.full((len(Q), k), -1, dtype=np.int64)
-        scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
-        for i, q in enumerate(Q):
-            query = self._table.search(q).distance_type(p.metric).limit(k).select(["id", "_distance"])
-            if p.kind == "exact":
-                query = query.bypass_vector_index()
-            else:
-                query = query.nprobes(p.nprobes)
-                if p.kind == "ivf_hnsw_sq":
-                    query = query.ef(p.ef)
-                if p.refine_factor:
-                    query = query.refine_factor(p.refine_factor)
-            got = query.to_arrow()
-            m = got.num_rows
-            ids[i, :m] = got["id"].to_numpy()
-            scores[i, :m] = 1.0 - got["_distance"].to_numpy()  # dot: 1 - q.x; cosine: 1 - cos
-        return ids, scores
+        return search_table(self._table, self.params, self.dim, Q, k, self.path)
+
+    def shared_client(self) -> "LanceDBClient":
+        """A picklable reader of this table (the load test's client processes share it on disk
+        instead of each building its own)."""
+        return LanceDBClient(str(self.path), self.params, self.dim)
 
     def nbytes(self) -> int:
         """The table folder on disk: vectors, index files and manifests."""
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+
+def search_table(table, p: LanceDBParams, dim: int, Q: np.ndarray, k: int, where
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    if Q.shape[1] != dim:
+        raise ConfigError(f"lancedb table at {where} holds {dim}-dimensional vectors but the "
+                          f"queries have {Q.shape[1]}: encode both with the same model")
+    ids = np.full((len(Q), k), -1, dtype=np.int64)
+    scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
+    for i, q in enumerate(Q):
+        query = table.search(q).distance_type(p.metric).limit(k).select(["id", "_distance"])
+        if p.kind == "exact":
+            query = query.bypass_vector_index()
+        else:
+            query = query.nprobes(p.nprobes)
+            if p.kind == "ivf_hnsw_sq":
+                query = query.ef(p.ef)
+            if p.refine_factor:
+                query = query.refine_factor(p.refine_factor)
+        got = query.to_arrow()
+        m = got.num_rows
+        ids[i, :m] = got["id"].to_numpy()
+        scores[i, :m] = 1.0 - got["_distance"].to_numpy()  # dot: 1 - q.x; cosine: 1 - cos
+    return ids, scores
+
+
+class LanceDBClient:
+    def __init__(self, path: str, params: LanceDBParams, dim: int):
+        self.path, self.params, self.dim = path, params, dim
+        self._table = None
+
+    def open(self) -> "LanceDBClient":
+        import lancedb
+        self._table = lancedb.connect(self.path).open_table("vectors")
+        return self
+
+    def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return search_table(self._table, self.params, self.dim, Q, k, self.path)
