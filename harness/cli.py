@@ -63,6 +63,42 @@ def run_command(config_path: Path, out: Optional[Path], max_queries: Optional[in
         sys.exit(1)
 
 
+@cli.command("load")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The results folder of a `harness run` of CONFIG_PATH; the load levels are "
+                   "added to its timings.csv (stage `load`) and load.json.")
+@click.option("--pipeline", required=True, help="A first-stage embedding pipeline of the config, "
+                                                "e.g. 'dense-minilm/hnsw[M=16,efC=200,ef=64]'.")
+@click.option("--clients", default="1,2,4,8", show_default=True,
+              help="Comma-separated client counts, one level each (at most 64 clients).")
+@click.option("--duration", type=float, default=10.0, show_default=True,
+              help="Seconds each level runs (at most 600).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Embedding/index cache (default $HARNESS_CACHE_DIR or ./.cache/harness).")
+@click.option("--max-queries", type=click.IntRange(min=1), help="Only the first N judged queries.")
+@reports_errors
+def load_command(config_path: Path, out: Path, pipeline: str, clients: str, duration: float,
+                 cache_dir: Optional[Path], max_queries: Optional[int]) -> None:
+    """Concurrent clients against one pipeline's ANN index: QPS and p50/p95/p99 per level."""
+    from harness.execution.load import load_into_folder
+    try:
+        levels = [int(c) for c in clients.split(",") if c.strip()]
+    except ValueError:
+        raise HarnessError(f"--clients: expected comma-separated integers, got {clients!r}") from None
+    result = load_into_folder(config_path, out, pipeline, levels, duration, cache_dir, max_queries)
+    click.echo(f"{pipeline} ({result.backend}), {result.cores} CPU cores:")
+    click.echo(f"{'clients':>8} {'q/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+               f"{'requests':>9} {'errors':>7}")
+    for lv in result.levels:
+        note = "  (clients > cores)" if lv.oversubscribed else ""
+        click.echo(f"{lv.clients:>8} {lv.qps:>9.0f} {lv.p50_ms:>8.3f} {lv.p95_ms:>8.3f} "
+                   f"{lv.p99_ms:>8.3f} {lv.requests:>9} {lv.errors:>7}{note}")
+        if lv.first_error:
+            click.echo(f"    first error: {lv.first_error}", err=True)
+    click.echo(f"written to {out}/timings.csv (stage load) and {out}/load.json")
+
+
 @cli.command("plugins")
 def plugins_command() -> None:
     """List every registered plugin and whether its dependencies are installed."""

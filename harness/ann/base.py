@@ -17,6 +17,8 @@ class ANNParams(Params):
     SEARCH_PARAMS: ClassVar[frozenset[str]] = frozenset()
     # Short names used in pipeline names, e.g. ef_construction -> efC.
     ALIASES: ClassVar[dict[str, str]] = {}
+    # Fields left out of pipeline names (connection settings, not index parameters).
+    UNNAMED: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def build_fields(cls) -> list[str]:

@@ -74,7 +74,8 @@ def point_name(backend: str, params: Mapping[str, Any], prefix: str = "") -> str
     each in the order its Params model declares it, long names shortened by the backend's ALIASES."""
     params_cls: type[ANNParams] = registry.get("ann", backend).params
     order = params_cls.build_fields() + params_cls.search_fields()
-    parts = [f"{params_cls.ALIASES.get(name, name)}={params[name]}" for name in order if name in params]
+    parts = [f"{params_cls.ALIASES.get(name, name)}={params[name]}" for name in order
+             if name in params and name not in params_cls.UNNAMED]
     label = f"{backend}[{','.join(parts)}]" if parts else backend
     return f"{prefix}/{label}" if prefix else label
 

@@ -91,6 +91,13 @@ def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
     return dataset
 
 
+def dataset_key(config: Config, dataset: Dataset) -> str:
+    """The content hash of the dataset a run evaluates on: part of every cache key."""
+    return stable_hash({"checksums": dataset.checksums, "split": dataset.split,
+                        "slice": config.dataset.slice and config.dataset.slice.model_dump(),
+                        "queries": list(dataset.qrels)})
+
+
 def default_out_dir(config: Config) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Path("results") / f"{config.name}-{stamp}"
@@ -102,10 +109,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
     started = time.time()
     measures = parse_measures(config.measures)
     dataset = prepare_dataset(config, max_queries)
-    dataset_key = stable_hash({"checksums": dataset.checksums, "split": dataset.split,
-                               "slice": config.dataset.slice and config.dataset.slice.model_dump(),
-                               "queries": list(dataset.qrels)})
-    ctx = make_context(config, cache_dir, dataset_key, progress)
+    ctx = make_context(config, cache_dir, dataset_key(config, dataset), progress)
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     writer = ResultsWriter(out_dir)
     writer.config(config)

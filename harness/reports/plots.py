@@ -1,11 +1,12 @@
-"""The report's three plots, each an inline SVG string (empty when the run has no such data)."""
+"""The report's plots, each an inline SVG string (empty when the run has no such data)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
 from harness.storage.results_folder import Results
-from harness.storage.results_folder.layout import ANN_SEARCH, FIRST_STAGE, P95_MS, QPS, SINGLE, TOTAL
+from harness.storage.results_folder.layout import (ANN_SEARCH, FIRST_STAGE, LOAD, P95_MS, P99_MS,
+                                                   QPS, SINGLE, TOTAL)
 from harness.reports.svg import Point, pareto_front, scatter
 from harness.reports.tables import primary_measure
 
@@ -98,6 +99,28 @@ def quality_vs_depth(results: Results) -> Optional[Plot]:
                         title=f"{measure} vs rerank depth"))
 
 
+def load_curves(results: Results) -> list[Plot]:
+    """`harness load` levels: QPS vs clients and p99 latency vs QPS, one line per pipeline."""
+    levels: dict[tuple[str, str], dict[str, float]] = {}
+    for r in results.timings:
+        if r.stage == LOAD:
+            levels.setdefault((r.pipeline, r.mode), {})[r.stat] = r.value
+    points = [(pipeline, s) for (pipeline, _), s in levels.items()
+              if {"clients", QPS, P99_MS} <= set(s)]
+    if not points:
+        return []
+    scaling = [Point(s["clients"], s[QPS], p, p) for p, s in points]
+    tail = [Point(s[QPS], s[P99_MS], p, p) for p, s in points]
+    note = ("Concurrent client processes, each sending one query at a time for a fixed duration "
+            "(load.json). Database backends' latency includes the client round trip.")
+    return [Plot("load-qps", "Load: queries/s vs concurrent clients", note,
+                 scatter(scaling, "clients", "queries/s", x_log=True, connect=True,
+                         title="q/s vs clients")),
+            Plot("load-p99", "Load: p99 latency vs queries/s", note,
+                 scatter(tail, "queries/s", "p99 latency (ms)", y_log=True, connect=True,
+                         title="p99 vs q/s"))]
+
+
 def all_plots(results: Results) -> list[Plot]:
     return [p for p in (ann_pareto(results), quality_vs_latency(results),
-                        quality_vs_depth(results)) if p is not None]
+                        quality_vs_depth(results)) if p is not None] + load_curves(results)

@@ -67,6 +67,8 @@ def _build_index(spec: IndexSpec, vectors: np.ndarray, vectors_key: str,
     stats = {"ann_build_wall_s": seconds, "ann_peak_rss_delta_bytes": rss.delta_bytes}
     if isinstance(index, Serializable):
         stats["size_bytes"] = index.nbytes()
+    if hasattr(index, "build_stats"):  # a database backend: ingest and index build apart, ...
+        stats.update(index.build_stats())
     ctx.memo.put(INDEX_SLOT, key, (index, stats))
     return index, stats
 

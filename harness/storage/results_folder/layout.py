@@ -29,7 +29,8 @@ TITLES_HEADER = ("corpus-id", "title")
 # Stages. A fusion's first stages carry their input position: `index.1`, `first_stage.2`, ...
 INDEX, FIRST_STAGE, FUSION, RERANK, TOTAL, ANN_SEARCH = (
     "index", "first_stage", "fusion", "rerank", "total", "ann_search")
-STAGES = (INDEX, FIRST_STAGE, FUSION, RERANK, TOTAL, ANN_SEARCH)
+LOAD = "load"  # `harness load`: one mode per level, `clients=N`
+STAGES = (INDEX, FIRST_STAGE, FUSION, RERANK, TOTAL, ANN_SEARCH, LOAD)
 # Modes: one-off set-up, all queries in one call, one query per call.
 BUILD, BATCH, SINGLE = "build", "batch", "single"
 MODES = (BUILD, BATCH, SINGLE)
