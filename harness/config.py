@@ -113,6 +113,8 @@ class PipelineSpec(_Strict):
     memory_cap_mb: Optional[int] = Field(None, ge=1)
     expect: Optional[Dict[str, float]] = None
     tolerance: Optional[Dict[str, float]] = None
+    filter: Optional[Dict[str, Any]] = Field(None, description="metadata filter of the first "
+                                             "stage (docs/filters.md); part of its node key")
 
     @model_validator(mode="after")
     def _one_first_stage(self):
@@ -211,6 +213,22 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str],
             errors.append(f"{path}.{field}: {exc}")
 
 
+def _filter_errors(p: PipelineSpec, where: str) -> List[str]:
+    """The filter's syntax, and every first stage of the entry able to apply it."""
+    from harness.filters.spec import normalize
+    from harness.filters.support import filter_mode
+    if p.fuse is not None:
+        return [f"{where}: a fusion takes no filter; filter the pipelines it fuses"]
+    try:
+        normalize(p.filter, where)
+        from harness.execution.plan import entry_points
+        for _, point, _ in entry_points(p):
+            filter_mode(point, where)
+    except HarnessError as exc:
+        return [str(exc)]
+    return []
+
+
 def validate(data: Any, source: str = "<config>") -> Config:
     """Validate raw config data; raise one ConfigError listing every problem."""
     if not isinstance(data, dict):
@@ -232,6 +250,8 @@ def validate(data: Any, source: str = "<config>") -> Config:
             errors.append(f"measures[{i}]: {m} needs {cutoff} results per query but k={config.k} "
                           f"keeps {config.k}; raise k to {cutoff} or lower the cut-off")
     for i, p in enumerate(config.pipelines):
+        if p.filter is not None:
+            errors += _filter_errors(p, f"pipelines[{i}].filter")
         for kind, field, spec in (("retriever", "retriever", p.retriever), ("fuser", "fuse", p.fuse),
                                   ("reranker", "rerank", p.rerank)):
             for label, point in spec.points() if spec else []:

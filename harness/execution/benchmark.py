@@ -79,6 +79,34 @@ def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluati
     return fronts
 
 
+def filter_record(nodes, executor, dataset: Dataset, measures, ceilings: dict) -> dict:
+    """metadata.json `pipelines.<name>.filter`: each filtered first stage's filter, how its
+    backend applies it, the relevant documents it removes and the best scores a run can reach
+    under it (the oracle ceiling: every allowed relevant document ranked first)."""
+    from harness.filters.support import filter_mode
+    out = []
+    for node in nodes:
+        key = stable_hash(node.filter)
+        if key not in ceilings:
+            qf = executor.query_filter(node)
+            removed = qf.relevant_removed(dataset.qrels)
+            oracle = evaluate(dataset.qrels, qf.oracle_run(dataset.qrels), measures).aggregate
+            ceilings[key] = {"spec": node.filter,
+                             "relevant_removed": sum(removed.values()),
+                             "queries_with_relevant_removed": sum(1 for n in removed.values() if n),
+                             "relevant_removed_per_query": {q: n for q, n in removed.items() if n},
+                             "oracle_ceiling": oracle}
+        out.append({"stage": node.label, "mode": filter_mode(node.spec, node.filter_where),
+                    **ceilings[key]})
+    return out[0] if len(out) == 1 else {"stages": out}
+
+
+def short_of_k(run: Run, nodes, executor, k: int) -> int:
+    """Queries with fewer results than min(k, the documents their filter allows)."""
+    qf = executor.query_filter(nodes[0])
+    return sum(1 for qid, docs in run.items() if len(docs) < min(k, qf.allowed_for(qid).size))
+
+
 def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
     spec = config.dataset
     dataset = (load_ir_dataset(spec.ir_datasets) if spec.ir_datasets is not None
@@ -113,6 +141,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
              len(dataset.corpus), len(dataset.qrels), out_dir)
 
     results, executor = execute(config, dataset, ctx, out_dir, force)
+    ceilings: dict[str, dict] = {}
     evaluations: dict[str, Evaluation] = {}
     timing_rows = []
     runs = {}
@@ -124,6 +153,9 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 "sweep": p.sweep, "rerank_depth": p.leaf.depth,
                 "stages": [n.label for n in p.leaf.chain()],
                 "stage_stats": res.stage_stats, "models": res.models}
+        filtered = [n for n in p.leaf.chain() if n.filter is not None]
+        if filtered:
+            meta["filter"] = filter_record(filtered, executor, dataset, measures, ceilings)
         if res.run is not None and config.dataset.ignore_identical_ids:
             res.run, meta["identical_ids_removed"] = without_identical_ids(res.run)
         if res.run is not None:
@@ -133,6 +165,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                                                  res.extra)
                 meta["queries_without_results"] = evaluations[p.name].queries_without_results
                 meta["result_flags"] = res.flags  # non-zero counts only: empty is clean
+                if "filter" in meta:
+                    meta["filter"]["short_of_k"] = short_of_k(res.run, filtered, executor, config.k)
                 meta["run_file"] = writer.run(p.name, res.run)
                 runs[p.name] = res.run
                 timing_rows += [(p.name, *row) for row in res.timings]
