@@ -128,6 +128,20 @@ class TimingSpec(_Strict):
     warmup: int = Field(5, ge=0)
 
 
+class DiversitySpec(_Strict):
+    """Intra-list similarity (`ILS@k`) of every pipeline's top k, from this encoder's cached
+    document embeddings (docs/filters.md)."""
+
+    model: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="a dense encoder")
+    at: List[int] = Field(default_factory=lambda: [10], min_length=1)
+
+    @model_validator(mode="after")
+    def _cutoffs(self):
+        if any(k < 2 for k in self.at):
+            raise ValueError(f"at: cut-offs must be >= 2 (ILS averages pairs), got {self.at}")
+        return self
+
+
 class Config(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     description: str = ""
@@ -145,6 +159,7 @@ class Config(_Strict):
     timeout_s: Optional[float] = Field(None, gt=0)
     memory_cap_mb: Optional[int] = Field(None, ge=1)
     timing: TimingSpec = Field(default_factory=TimingSpec)
+    diversity: Optional[DiversitySpec] = None
     pipelines: List[PipelineSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -249,6 +264,15 @@ def validate(data: Any, source: str = "<config>") -> Config:
         if cutoff is not None and cutoff > config.k:
             errors.append(f"measures[{i}]: {m} needs {cutoff} results per query but k={config.k} "
                           f"keeps {config.k}; raise k to {cutoff} or lower the cut-off")
+    if config.diversity:
+        deep = [k for k in config.diversity.at if k > config.k]
+        if deep:
+            errors.append(f"diversity.at: {deep} > k={config.k}; lower the cut-off or raise k")
+        try:
+            from harness.core.models import check_available
+            check_available(config.diversity.model)
+        except HarnessError as exc:
+            errors.append(f"diversity.model: {exc}")
     for i, p in enumerate(config.pipelines):
         if p.filter is not None:
             errors += _filter_errors(p, f"pipelines[{i}].filter")

@@ -79,6 +79,24 @@ def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluati
     return fronts
 
 
+def add_ils(config: Config, dataset: Dataset, ctx: RunContext, runs: dict,
+            evaluations: dict[str, Evaluation], pipelines_meta: dict) -> None:
+    """`ILS@k` per pipeline from the diversity encoder's document vectors (the embedding cache a
+    dense stage with that model shares). Its mean runs over the queries with >= 2 results; how
+    many that is goes to metadata.json `pipelines.<name>.ils_queries`."""
+    from harness.evaluation.diversity import ILS_PREFIX, ils, mean
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    encoder = BiEncoderRetriever(DenseParams(model=config.diversity.model), ctx)
+    _, arrays = encoder.document_arrays(dataset.corpus)
+    rows = {d: i for i, d in enumerate(dataset.corpus)}
+    for name, run in runs.items():
+        for k in config.diversity.at:
+            values = ils(run, arrays["vectors"], rows, k)
+            evaluations[name].per_query[f"{ILS_PREFIX}{k}"] = values
+            evaluations[name].aggregate[f"{ILS_PREFIX}{k}"] = mean(values)
+            pipelines_meta[name].setdefault("ils_queries", {})[f"{ILS_PREFIX}{k}"] = len(values)
+
+
 def filter_record(nodes, executor, dataset: Dataset, measures, ceilings: dict) -> dict:
     """metadata.json `pipelines.<name>.filter`: each filtered first stage's filter, how its
     backend applies it, the relevant documents it removes and the best scores a run can reach
@@ -133,6 +151,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
     dataset_key = stable_hash({"checksums": dataset.checksums, "split": dataset.split,
                                "slice": config.dataset.slice and config.dataset.slice.model_dump(),
                                "queries": list(dataset.qrels)})
+    from harness.evaluation.diversity import check_alpha
+    check_alpha(measures, dataset.subtopics, f"{dataset.name}/{dataset.split} qrels")
     ctx = make_context(config, cache_dir, dataset_key, progress)
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     writer = ResultsWriter(out_dir)
@@ -161,8 +181,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         if res.run is not None:
             try:
                 validate_run(res.run, f"pipeline {p.name!r}")
-                evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures),
-                                                 res.extra)
+                evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures,
+                                                          dataset.subtopics), res.extra)
                 meta["queries_without_results"] = evaluations[p.name].queries_without_results
                 meta["result_flags"] = res.flags  # non-zero counts only: empty is clean
                 if "filter" in meta:
@@ -176,6 +196,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 meta.update(status=L.FAILED, reason=res.error)
         pipelines_meta[p.name] = meta
 
+    if config.diversity:
+        add_ils(config, dataset, ctx, runs, evaluations, pipelines_meta)
     writer.metrics(evaluations)
     writer.pareto(pareto_fronts(results, evaluations))
     writer.timings(timing_rows)
