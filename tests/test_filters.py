@@ -260,3 +260,14 @@ def test_metadata_must_be_an_object(tmp_path):
     (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"corpus.jsonl:3: field 'metadata' must be a JSON object"):
         load_beir(folder)
+
+
+def test_report_shows_mode_ceiling_and_shortfall(runs, tmp_path):
+    from harness.reports.report import build_report
+    _, filtered = runs
+    html = build_report(filtered.out_dir, tmp_path / "report").read_text()
+    section = html[html.index("Metadata filters</h2>"):]
+    row = section[section.index("<tr><td>annoy</td>"):].split("</tr>")[0]
+    meta = json.loads((filtered.out_dir / "metadata.json").read_text())["pipelines"]["annoy"]
+    assert ">post<" in row and f"{meta['filter']['oracle_ceiling']['nDCG@5']:.4f}" in row
+    assert f">{meta['filter']['short_of_k']} (" in row
