@@ -113,6 +113,8 @@ class PipelineSpec(_Strict):
     memory_cap_mb: Optional[int] = Field(None, ge=1)
     expect: Optional[Dict[str, float]] = None
     tolerance: Optional[Dict[str, float]] = None
+    filter: Optional[Dict[str, Any]] = Field(None, description="metadata filter of the first "
+                                             "stage (docs/filters.md); part of its node key")
 
     @model_validator(mode="after")
     def _one_first_stage(self):
@@ -124,6 +126,20 @@ class PipelineSpec(_Strict):
 class TimingSpec(_Strict):
     latency_queries: int = Field(100, ge=0, description="queries timed one at a time (0 = skip)")
     warmup: int = Field(5, ge=0)
+
+
+class DiversitySpec(_Strict):
+    """Intra-list similarity (`ILS@k`) of every pipeline's top k, from this encoder's cached
+    document embeddings (docs/filters.md)."""
+
+    model: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="a dense encoder")
+    at: List[int] = Field(default_factory=lambda: [10], min_length=1)
+
+    @model_validator(mode="after")
+    def _cutoffs(self):
+        if any(k < 2 for k in self.at):
+            raise ValueError(f"at: cut-offs must be >= 2 (ILS averages pairs), got {self.at}")
+        return self
 
 
 class Config(_Strict):
@@ -149,6 +165,7 @@ class Config(_Strict):
     timeout_s: Optional[float] = Field(None, gt=0)
     memory_cap_mb: Optional[int] = Field(None, ge=1)
     timing: TimingSpec = Field(default_factory=TimingSpec)
+    diversity: Optional[DiversitySpec] = None
     pipelines: List[PipelineSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -226,6 +243,22 @@ def _check_plugin(kind: str, spec: StageSpec, path: str, errors: List[str],
             errors.append(f"{path}.{field}: {exc}")
 
 
+def _filter_errors(p: PipelineSpec, where: str) -> List[str]:
+    """The filter's syntax, and every first stage of the entry able to apply it."""
+    from harness.filters.spec import normalize
+    from harness.filters.support import filter_mode
+    if p.fuse is not None:
+        return [f"{where}: a fusion takes no filter; filter the pipelines it fuses"]
+    try:
+        normalize(p.filter, where)
+        from harness.execution.plan import entry_points
+        for _, point, _ in entry_points(p):
+            filter_mode(point, where)
+    except HarnessError as exc:
+        return [str(exc)]
+    return []
+
+
 def validate(data: Any, source: str = "<config>") -> Config:
     """Validate raw config data; raise one ConfigError listing every problem."""
     if not isinstance(data, dict):
@@ -246,7 +279,18 @@ def validate(data: Any, source: str = "<config>") -> Config:
         if cutoff is not None and cutoff > config.k:
             errors.append(f"measures[{i}]: {m} needs {cutoff} results per query but k={config.k} "
                           f"keeps {config.k}; raise k to {cutoff} or lower the cut-off")
+    if config.diversity:
+        deep = [k for k in config.diversity.at if k > config.k]
+        if deep:
+            errors.append(f"diversity.at: {deep} > k={config.k}; lower the cut-off or raise k")
+        try:
+            from harness.core.models import check_available
+            check_available(config.diversity.model)
+        except HarnessError as exc:
+            errors.append(f"diversity.model: {exc}")
     for i, p in enumerate(config.pipelines):
+        if p.filter is not None:
+            errors += _filter_errors(p, f"pipelines[{i}].filter")
         for kind, field, spec in (("retriever", "retriever", p.retriever), ("fuser", "fuse", p.fuse),
                                   ("reranker", "rerank", p.rerank)):
             for label, point in spec.points() if spec else []:

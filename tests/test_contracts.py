@@ -33,7 +33,8 @@ def model_settings(tmp_path_factory):
                 ("retriever", "dpr"): {"question_model": str(question),
                                        "context_model": str(context)},
                 ("reranker", "cross-encoder"): {"model": str(tiny_bert_classifier(root / "ce"))},
-                ("reranker", "maxsim"): {"model": st}}
+                ("reranker", "maxsim"): {"model": st},
+                ("reranker", "mmr"): {"model": st}}
     if importlib.util.find_spec("colbert") is not None:  # the [colbert] extra
         from test_colbert import tiny_colbert_checkpoint
         settings[("retriever", "colbert")] = {

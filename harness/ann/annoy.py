@@ -35,11 +35,18 @@ class AnnoyParams(ANNParams):
         return {"search_k": self.n_trees * k if self.search_k == -1 else self.search_k}
 
 
+# A post-filter asks Annoy for this many times k neighbours, then keeps the allowed ones.
+FILTER_OVERSAMPLE = 10
+
+
 @register("ann", "annoy", params=AnnoyParams, requires=("annoy",), install_hint="pip install annoy")
 class AnnoyIndex:
-    """Annoy forest (dot product or angular)."""
+    """Annoy forest (dot product or angular); filtered: a post-filter (Annoy has no filtered
+    search): FILTER_OVERSAMPLE x k neighbours searched, the allowed ones kept, so a query whose
+    allowed documents are rare gets fewer than k results."""
 
     name = "annoy"
+    FILTER_MODE = "post"
 
     def __init__(self, params: AnnoyParams, ctx: RunContext):
         import annoy
@@ -77,6 +84,17 @@ class AnnoyIndex:
         if self.params.metric == "angular":  # Annoy returns sqrt(2 - 2 cos); give back cos
             valid = ids >= 0
             scores[valid] = 1.0 - scores[valid] ** 2 / 2.0
+        return ids, scores
+
+    def search_filtered(self, Q: np.ndarray, k: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+        wide, wide_scores = self.search(Q, k * FILTER_OVERSAMPLE)
+        ids = np.full((len(Q), k), -1, dtype=np.int64)
+        scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
+        for row in range(len(Q)):
+            keep = wide[row] >= 0
+            keep[keep] = allowed.mask[wide[row][keep]]
+            kept = np.flatnonzero(keep)[:k]
+            ids[row, :len(kept)], scores[row, :len(kept)] = wide[row, kept], wide_scores[row, kept]
         return ids, scores
 
     def nbytes(self) -> int:

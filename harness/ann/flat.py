@@ -6,7 +6,7 @@ import numpy as np
 from harness.core.context import RunContext
 from harness.core.registry import register
 from harness.ann.base import ANNParams, check_search_params
-from harness.ann.faiss_io import faiss_nbytes
+from harness.ann.faiss_io import faiss_nbytes, faiss_selector
 
 
 class FlatParams(ANNParams):
@@ -16,9 +16,11 @@ class FlatParams(ANNParams):
 @register("ann", "flat", params=FlatParams, requires=("faiss",), install_hint="pip install faiss-cpu",
           exact=True)
 class FlatIndex:
-    """Exact inner-product search (faiss IndexFlatIP)."""
+    """Exact inner-product search (faiss IndexFlatIP); filtered: exact over the allowed subset
+    (a faiss IDSelector)."""
 
     name = "flat"
+    FILTER_MODE = "pre"
 
     def __init__(self, params: FlatParams, ctx: RunContext):
         import faiss
@@ -42,3 +44,8 @@ class FlatIndex:
 
     def nbytes(self) -> int:
         return faiss_nbytes(self._index)
+
+    def search_filtered(self, Q: np.ndarray, k: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+        params = self._faiss.SearchParameters(sel=faiss_selector(allowed))
+        scores, ids = self._index.search(Q, k, params=params)
+        return ids, scores

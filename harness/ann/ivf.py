@@ -10,7 +10,7 @@ from harness.core.context import RunContext
 from harness.core.errors import ConfigError
 from harness.core.registry import register
 from harness.ann.base import ANNParams, check_search_params
-from harness.ann.faiss_io import faiss_nbytes
+from harness.ann.faiss_io import faiss_nbytes, faiss_selector
 
 
 class IVFParams(ANNParams):
@@ -26,9 +26,12 @@ class IVFParams(ANNParams):
 
 @register("ann", "ivf", params=IVFParams, requires=("faiss",), install_hint="pip install faiss-cpu")
 class IVFIndex:
-    """faiss IVF-Flat / IVF-PQ (inner product)."""
+    """faiss IVF-Flat / IVF-PQ (inner product); filtered: a faiss IDSelector checked while the
+    `nprobe` lists are scanned (a pre-filter within the probed lists: at low selectivity they
+    may hold fewer than k allowed vectors)."""
 
     name = "ivf"
+    FILTER_MODE = "pre"
 
     def __init__(self, params: IVFParams, ctx: RunContext):
         import faiss
@@ -76,6 +79,12 @@ class IVFIndex:
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self._index.search(Q, k)
+        return ids, scores
+
+    def search_filtered(self, Q: np.ndarray, k: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+        params = self._faiss.SearchParametersIVF(sel=faiss_selector(allowed),
+                                                 nprobe=self.params.nprobe)
+        scores, ids = self._index.search(Q, k, params=params)
         return ids, scores
 
     def nbytes(self) -> int:

@@ -36,6 +36,26 @@ def exact_neighbours(X: np.ndarray, Q: np.ndarray, k: int,
             np.pad(best_scores, ((0, 0), (0, pad)), constant_values=-np.inf))
 
 
+def filtered_exact_neighbours(X: np.ndarray, Q: np.ndarray, k: int,
+                              allowed_rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`exact_neighbours` with each query restricted to its own allowed rows of X (queries
+    sharing one rows array are searched together); ids are rows of X, -1 padded past the
+    allowed count."""
+    Q = np.asarray(Q, dtype=np.float32)
+    ids = np.full((len(Q), k), -1, dtype=np.int64)
+    scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
+    groups: dict[int, tuple[np.ndarray, list[int]]] = {}
+    for i, rows in enumerate(allowed_rows):
+        groups.setdefault(id(rows), (rows, []))[1].append(i)
+    for rows, members in groups.values():
+        if not len(rows):
+            continue
+        local_ids, local_scores = exact_neighbours(np.asarray(X[rows]), Q[members], k)
+        ids[members] = np.where(local_ids >= 0, rows[np.maximum(local_ids, 0)], -1)
+        scores[members] = local_scores
+    return ids, scores
+
+
 def ann_recall(ids: np.ndarray, X: np.ndarray, Q: np.ndarray, exact_ids: np.ndarray,
                exact_scores: np.ndarray, k: int, eps: float = 1e-4) -> np.ndarray:
     """Per-query recall@k of `ids` (nq, >=k) against the exact top-k, distance-tolerant.

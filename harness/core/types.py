@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 # A run maps query id -> {doc id -> score}. Order inside the dict carries no meaning:
 # rankings are always derived from (score desc, doc id desc), trec_eval's rule.
@@ -15,6 +15,8 @@ class Document:
     doc_id: str
     title: str
     text: str
+    # corpus.jsonl `metadata` (e.g. {"source": "aws"}): what filters select on; never searched.
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def full_text(self) -> str:
@@ -32,6 +34,10 @@ class Dataset:
     checksums: Dict[str, str] = field(default_factory=dict)  # file name -> sha256
     warnings: list[str] = field(default_factory=list)
     stats: Dict[str, int] = field(default_factory=dict)
+    query_metadata: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # queries.jsonl
+    # (qid, doc id, subtopic, grade) rows of qrels with a `subtopic` column (alpha-nDCG); None
+    # when the qrels have none. `qrels` then holds each pair's highest grade.
+    subtopics: Optional[List[Tuple[str, str, str, int]]] = None
 
     def judged_queries(self) -> Dict[str, str]:
         """The queries that have qrels in this split, in qrels order."""
@@ -42,7 +48,12 @@ class Dataset:
         keep = [q for q in query_ids if q in self.qrels]
         return Dataset(self.name, self.split, self.corpus, {q: self.queries[q] for q in keep},
                        {q: self.qrels[q] for q in keep}, dict(self.checksums),
-                       list(self.warnings), dict(self.stats))
+                       list(self.warnings), dict(self.stats), self.query_metadata,
+                       keep_subtopics(self.subtopics, set(keep)))
+
+
+def keep_subtopics(rows, qids: set) -> Optional[list]:
+    return None if rows is None else [r for r in rows if r[0] in qids]
 
 
 def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -14,9 +14,12 @@ from typing import Mapping, Optional, Union
 from harness.core.errors import DataError
 from harness.core.types import Dataset, Document, Qrels
 from harness.datasets.files import TextLines, find_file
-from harness.datasets.rules import QrelsBuilder, UniqueIds, checked_dataset, text_value
+from harness.datasets.rules import (QrelsBuilder, UniqueIds, checked_dataset, metadata_value,
+                                    text_value)
 
 QRELS_HEADER = ["query-id", "corpus-id", "score"]
+# A 4th column named in the header: each row judges one subtopic (alpha-nDCG, TREC Web diversity).
+SUBTOPIC_HEADER = QRELS_HEADER + ["subtopic"]
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -33,10 +36,10 @@ def load_beir(folder: Union[str, Path], split: str = "test", name: Optional[str]
 
     checksums: dict[str, str] = {}
     corpus = _read_corpus(paths["corpus.jsonl"], checksums, "corpus.jsonl")
-    queries = _read_queries(paths["queries.jsonl"], checksums, "queries.jsonl")
-    qrels = _read_qrels(qrels_path, queries, checksums, qrels_rel)
+    queries, query_metadata = _read_queries(paths["queries.jsonl"], checksums, "queries.jsonl")
+    qrels, subtopics = _read_qrels(qrels_path, queries, checksums, qrels_rel)
     return checked_dataset(name or folder.name, split, corpus, queries, qrels, checksums,
-                           str(folder), qrels_rel)
+                           str(folder), qrels_rel, query_metadata, subtopics)
 
 
 def available_splits(folder: Path) -> list[str]:
@@ -72,33 +75,58 @@ def _records(path: Path, checksums: dict[str, str], relative: str):
 
 def _read_corpus(path: Path, checksums: dict[str, str], relative: str) -> dict[str, Document]:
     return {doc_id: Document(doc_id, text_value(rec.get("title"), "title", where),
-                             text_value(rec.get("text"), "text", where))
+                             text_value(rec.get("text"), "text", where),
+                             metadata_value(rec.get("metadata"), where))
             for where, rec, doc_id in _records(path, checksums, relative)}
 
 
-def _read_queries(path: Path, checksums: dict[str, str], relative: str) -> dict[str, str]:
-    return {qid: text_value(rec.get("text"), "text", where)
-            for where, rec, qid in _records(path, checksums, relative)}
+def _read_queries(path: Path, checksums: dict[str, str],
+                  relative: str) -> tuple[dict[str, str], dict[str, dict]]:
+    queries, metadata = {}, {}
+    for where, rec, qid in _records(path, checksums, relative):
+        queries[qid] = text_value(rec.get("text"), "text", where)
+        metadata[qid] = metadata_value(rec.get("metadata"), where)
+    return queries, metadata
 
 
 def _read_qrels(path: Path, queries: Mapping[str, str], checksums: dict[str, str],
-                relative: str) -> Qrels:
-    """BEIR qrels: tab-separated `query-id corpus-id score`, the header row optional."""
+                relative: str) -> tuple[Qrels, Optional[list]]:
+    """BEIR qrels: tab-separated `query-id corpus-id score`, the header row optional; with the
+    header `query-id corpus-id score subtopic`, one row per (query, doc, subtopic): the qrels
+    then hold each pair's highest grade and the rows are returned for alpha-nDCG."""
     judgments = QrelsBuilder(queries, "queries.jsonl", "corpus-id", "line")
+    subtopics: Optional[list] = None
+    seen: dict[tuple, int] = {}
     lines = TextLines(path)
     for lineno, line in lines:
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
         fields = line.split("\t")
-        if lineno == 1 and fields == QRELS_HEADER:
+        if lineno == 1 and fields in (QRELS_HEADER, SUBTOPIC_HEADER):
+            subtopics = [] if fields == SUBTOPIC_HEADER else None
             continue
-        if len(fields) != 3:
-            raise DataError(f"{where}: expected 3 tab-separated columns 'query-id corpus-id score', "
+        width = 3 if subtopics is None else 4
+        if len(fields) != width:
+            names = " ".join(SUBTOPIC_HEADER[:width])
+            raise DataError(f"{where}: expected {width} tab-separated columns '{names}', "
                             f"got {len(fields)}")
-        qid, doc_id, grade_text = fields
+        qid, doc_id, grade_text = fields[:3]
         if not _INTEGER.fullmatch(grade_text):
             raise DataError(f"{where}: score {grade_text!r} is not an integer grade")
-        judgments.add(qid, doc_id, int(grade_text), where, lineno)
+        grade = int(grade_text)
+        if subtopics is None:
+            judgments.add(qid, doc_id, grade, where, lineno)
+            continue
+        key = (qid, doc_id, fields[3])
+        if key in seen:
+            raise DataError(f"{where}: query {qid!r}, doc {doc_id!r}, subtopic {fields[3]!r} is "
+                            f"judged again (first on line {seen[key]})")
+        seen[key] = lineno
+        subtopics.append((qid, doc_id, fields[3], grade))
+        if doc_id not in judgments.qrels.get(qid, {}):
+            judgments.add(qid, doc_id, grade, where, lineno)
+        else:
+            judgments.qrels[qid][doc_id] = max(grade, judgments.qrels[qid][doc_id])
     checksums[relative] = lines.sha256
-    return judgments.qrels
+    return judgments.qrels, subtopics

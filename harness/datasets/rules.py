@@ -113,10 +113,23 @@ def dataset_warnings(stats: Mapping[str, int], where: str, qrels_source: str) ->
 
 def checked_dataset(name: str, split: str, corpus: dict[str, Document], queries: dict[str, str],
                     qrels: Qrels, checksums: dict[str, str], where: str,
-                    qrels_source: str) -> Dataset:
+                    qrels_source: str, query_metadata: dict | None = None,
+                    subtopics: list | None = None) -> Dataset:
     """The Dataset with its stats and warnings; each warning is also logged."""
     stats = dataset_stats(corpus, queries, qrels)
     warnings = dataset_warnings(stats, where, qrels_source)
     for message in warnings:
         log.warning(message)
-    return Dataset(name, split, corpus, queries, qrels, checksums, warnings, stats)
+    return Dataset(name, split, corpus, queries, qrels, checksums, warnings, stats,
+                   query_metadata or {}, subtopics)
+
+
+def metadata_value(value: Any, where: str) -> dict:
+    """A record's `metadata`: missing or null reads as {}; anything but a JSON object is an
+    error (filters select on its fields)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: field 'metadata' must be a JSON object, got "
+                        f"{type(value).__name__}")
+    return value

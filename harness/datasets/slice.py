@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 from harness.core.errors import HarnessError
-from harness.core.types import Dataset
+from harness.core.types import Dataset, keep_subtopics
 from harness.datasets.rules import dataset_stats, dataset_warnings
 
 
@@ -33,4 +33,5 @@ def slice_dataset(ds: Dataset, n_queries: int, n_extra_docs: int, seed: int = 0)
     name = f"{ds.name}[q{n_queries}+d{n_extra_docs},seed{seed}]"
     stats = dataset_stats(corpus, queries, qrels)
     return Dataset(name, ds.split, corpus, queries, qrels, dict(ds.checksums),
-                   dataset_warnings(stats, name, f"the {ds.split!r} qrels"), stats)
+                   dataset_warnings(stats, name, f"the {ds.split!r} qrels"), stats,
+                   ds.query_metadata, keep_subtopics(ds.subtopics, set(qrels)))

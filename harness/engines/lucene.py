@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 _INCUBATOR_OPTION = "--add-modules=jdk.incubator.vector"
@@ -80,3 +81,32 @@ def searcher(index_dir: Path, k1: float, b: float):
     s = LuceneSearcher(str(index_dir))
     s.set_bm25(k1, b)
     return s
+
+
+def filtered_query(text: str, id_query):
+    """The bag-of-words BM25 query Anserini builds for `text` (same analyzer as the index), with
+    a FILTER clause restricting it to `doc_ids`: Lucene scores only documents that pass the
+    filter (a pre-filter; the filter adds nothing to the score). `id_query`: `id_filter(...)`."""
+    generator, analyzer, occur, builder = _query_classes()
+    return (builder().add(generator.buildQuery("contents", analyzer, text), occur.MUST)
+            .add(id_query, occur.FILTER).build())
+
+
+@lru_cache(maxsize=1)
+def _query_classes():
+    start()
+    from jnius import autoclass
+    return (autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")(),
+            autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance(),
+            autoclass("org.apache.lucene.search.BooleanClause$Occur"),
+            autoclass("org.apache.lucene.search.BooleanQuery$Builder"))
+
+
+def id_filter(doc_ids: list[str]):
+    """A query matching exactly the documents whose Anserini `id` field is in `doc_ids`."""
+    from jnius import autoclass
+    bytes_ref = autoclass("org.apache.lucene.util.BytesRef")
+    terms = autoclass("java.util.ArrayList")()
+    for doc_id in doc_ids:
+        terms.add(bytes_ref(doc_id.encode("utf-8")))
+    return autoclass("org.apache.lucene.search.TermInSetQuery")("id", terms)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import ir_measures
 
@@ -33,7 +33,10 @@ def parse_measures(strings: Iterable[str]) -> list:
             # measure's parameters; ir_measures reports that with several exception types.
             ir_measures.DefaultPipeline.evaluator([measure], {"q": {"d": 1}})
         except Exception as exc:  # noqa: BLE001 - every failure here means "bad measure string"
-            raise ConfigError(f"invalid measure {text!r}: {exc}. "
+            from harness.evaluation.diversity import ALPHA_PREFIX, INSTALL_HINT
+            hint = (f" alpha-nDCG needs pyndeval: {INSTALL_HINT}."
+                    if text.strip().startswith(ALPHA_PREFIX) else "")
+            raise ConfigError(f"invalid measure {text!r}: {exc}.{hint} "
                               f"Valid examples: {EXAMPLE_MEASURES}") from None
         if measure not in measures:
             measures.append(measure)
@@ -78,8 +81,12 @@ class Evaluation:
     unjudged_queries: list[str] = field(default_factory=list)  # in the run, not in qrels: ignored
 
 
-def evaluate(qrels: Qrels, run: Run, measures: Sequence) -> Evaluation:
-    """Per-query values and their means over every judged query (trec_eval -c); nothing rounded."""
+def evaluate(qrels: Qrels, run: Run, measures: Sequence,
+             subtopics: Optional[list] = None) -> Evaluation:
+    """Per-query values and their means over every judged query (trec_eval -c); nothing rounded.
+    alpha-nDCG measures are computed on `subtopics` (harness.evaluation.diversity)."""
+    from harness.evaluation.diversity import alpha_per_query, check_alpha, is_alpha
+    check_alpha(measures, subtopics, "evaluate")
     if not qrels:
         raise DataError("the qrels are empty: there is nothing to average over")
     keys = [str(m) for m in measures]
@@ -92,8 +99,13 @@ def evaluate(qrels: Qrels, run: Run, measures: Sequence) -> Evaluation:
 
     # Start every judged query at 0 so that queries without results count (trec_eval -c).
     per_query = {key: dict.fromkeys(qrels, 0.0) for key in keys}
-    if judged_run:
-        for metric in ir_measures.iter_calc(measures, qrels, judged_run):
+    plain = [m for m in measures if not is_alpha(m)]
+    if judged_run and plain:
+        for metric in ir_measures.iter_calc(plain, qrels, judged_run):
             per_query[str(metric.measure)][metric.query_id] = float(metric.value)
+    if len(plain) < len(measures):
+        alpha = alpha_per_query([m for m in measures if is_alpha(m)], subtopics, judged_run)
+        for key, values in alpha.items():
+            per_query[key].update({q: v for q, v in values.items() if q in qrels})
     aggregate = {key: math.fsum(values.values()) / len(values) for key, values in per_query.items()}
     return Evaluation(aggregate, per_query, len(qrels) - len(judged_run), unjudged)

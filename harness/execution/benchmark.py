@@ -79,6 +79,52 @@ def pareto_fronts(results: list[PipelineResult], evaluations: dict[str, Evaluati
     return fronts
 
 
+def add_ils(config: Config, dataset: Dataset, ctx: RunContext, runs: dict,
+            evaluations: dict[str, Evaluation], pipelines_meta: dict) -> None:
+    """`ILS@k` per pipeline from the diversity encoder's document vectors (the embedding cache a
+    dense stage with that model shares). Its mean runs over the queries with >= 2 results; how
+    many that is goes to metadata.json `pipelines.<name>.ils_queries`."""
+    from harness.evaluation.diversity import ILS_PREFIX, ils, mean
+    from harness.retrievers.dense import BiEncoderRetriever, DenseParams
+    encoder = BiEncoderRetriever(DenseParams(model=config.diversity.model), ctx)
+    _, arrays = encoder.document_arrays(dataset.corpus)
+    rows = {d: i for i, d in enumerate(dataset.corpus)}
+    for name, run in runs.items():
+        for k in config.diversity.at:
+            values = ils(run, arrays["vectors"], rows, k)
+            evaluations[name].per_query[f"{ILS_PREFIX}{k}"] = values
+            evaluations[name].aggregate[f"{ILS_PREFIX}{k}"] = mean(values)
+            pipelines_meta[name].setdefault("ils_queries", {})[f"{ILS_PREFIX}{k}"] = len(values)
+
+
+def filter_record(nodes, executor, dataset: Dataset, measures, ceilings: dict) -> dict:
+    """metadata.json `pipelines.<name>.filter`: each filtered first stage's filter, how its
+    backend applies it, the relevant documents it removes and the best scores a run can reach
+    under it (the oracle ceiling: every allowed relevant document ranked first)."""
+    from harness.filters.support import filter_mode
+    out = []
+    for node in nodes:
+        key = stable_hash(node.filter)
+        if key not in ceilings:
+            qf = executor.query_filter(node)
+            removed = qf.relevant_removed(dataset.qrels)
+            oracle = evaluate(dataset.qrels, qf.oracle_run(dataset.qrels), measures).aggregate
+            ceilings[key] = {"spec": node.filter,
+                             "relevant_removed": sum(removed.values()),
+                             "queries_with_relevant_removed": sum(1 for n in removed.values() if n),
+                             "relevant_removed_per_query": {q: n for q, n in removed.items() if n},
+                             "oracle_ceiling": oracle}
+        out.append({"stage": node.label, "mode": filter_mode(node.spec, node.filter_where),
+                    **ceilings[key]})
+    return out[0] if len(out) == 1 else {"stages": out}
+
+
+def short_of_k(run: Run, nodes, executor, k: int) -> int:
+    """Queries with fewer results than min(k, the documents their filter allows)."""
+    qf = executor.query_filter(nodes[0])
+    return sum(1 for qid, docs in run.items() if len(docs) < min(k, qf.allowed_for(qid).size))
+
+
 def prepare_dataset(config: Config, max_queries: Optional[int]) -> Dataset:
     spec = config.dataset
     dataset = (load_ir_dataset(spec.ir_datasets) if spec.ir_datasets is not None
@@ -109,6 +155,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
     started = time.time()
     measures = parse_measures(config.measures)
     dataset = prepare_dataset(config, max_queries)
+    from harness.evaluation.diversity import check_alpha
+    check_alpha(measures, dataset.subtopics, f"{dataset.name}/{dataset.split} qrels")
     ctx = make_context(config, cache_dir, dataset_key(config, dataset), progress)
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     writer = ResultsWriter(out_dir)
@@ -117,6 +165,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
              len(dataset.corpus), len(dataset.qrels), out_dir)
 
     results, executor = execute(config, dataset, ctx, out_dir, force)
+    ceilings: dict[str, dict] = {}
     evaluations: dict[str, Evaluation] = {}
     timing_rows = []
     runs = {}
@@ -130,15 +179,20 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 "stage_stats": res.stage_stats, "models": res.models}
         if res.placement is not None:
             meta["placement"] = res.placement
+        filtered = [n for n in p.leaf.chain() if n.filter is not None]
+        if filtered:
+            meta["filter"] = filter_record(filtered, executor, dataset, measures, ceilings)
         if res.run is not None and config.dataset.ignore_identical_ids:
             res.run, meta["identical_ids_removed"] = without_identical_ids(res.run)
         if res.run is not None:
             try:
                 validate_run(res.run, f"pipeline {p.name!r}")
-                evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures),
-                                                 res.extra)
+                evaluations[p.name] = with_extra(evaluate(dataset.qrels, res.run, measures,
+                                                          dataset.subtopics), res.extra)
                 meta["queries_without_results"] = evaluations[p.name].queries_without_results
                 meta["result_flags"] = res.flags  # non-zero counts only: empty is clean
+                if "filter" in meta:
+                    meta["filter"]["short_of_k"] = short_of_k(res.run, filtered, executor, config.k)
                 meta["run_file"] = writer.run(p.name, res.run)
                 runs[p.name] = res.run
                 timing_rows += [(p.name, *row) for row in res.timings]
@@ -148,6 +202,8 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 meta.update(status=L.FAILED, reason=res.error)
         pipelines_meta[p.name] = meta
 
+    if config.diversity:
+        add_ils(config, dataset, ctx, runs, evaluations, pipelines_meta)
     writer.metrics(evaluations)
     writer.pareto(pareto_fronts(results, evaluations))
     writer.timings(timing_rows)

@@ -17,6 +17,7 @@ from harness.core import registry
 from harness.config import Config, PipelineSpec, StageSpec
 from harness.core.errors import ConfigError
 from harness.core.hashing import stable_hash
+from harness.filters.spec import normalize as normalize_filter
 from harness.storage.results_folder.layout import FIRST_STAGE, FUSION, RERANK
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class Node:
     inputs: list["Node"] = field(default_factory=list)
     depth: Optional[int] = None    # rerank depth
     plugin_key: str = ""           # the plugin's settings alone: one live instance per value
+    filter: Optional[dict] = None  # a first stage's normalised metadata filter
+    filter_where: str = ""         # its config path, for errors against the dataset
 
     @property
     def label(self) -> str:
@@ -87,10 +90,13 @@ def model_fingerprints(params: registry.Params, fingerprint: bool) -> dict:
 
 
 def node_key(stage: str, spec: StageSpec, params: registry.Params, inputs: list[Node],
-             depth: Optional[int], settings: dict, models: dict) -> str:
+             depth: Optional[int], settings: dict, models: dict,
+             filter: Optional[dict] = None) -> str:
+    # The filter is keyed only when set: unfiltered nodes keep the keys they always had.
+    keyed = {"filter": filter} if filter is not None else {}
     return stable_hash({"stage": stage, "type": spec.type, "params": params.resolved(),
                         "models": models, "depth": depth, "inputs": [n.key for n in inputs],
-                        **settings})
+                        **settings, **keyed})
 
 
 def _is_sweep(index: dict) -> bool:
@@ -192,15 +198,17 @@ class Planner:
         self._nodes: dict[str, Node] = {}
 
     def _node(self, stage: str, spec: StageSpec, inputs: list[Node],
-              depth: Optional[int] = None) -> Node:
+              depth: Optional[int] = None, filter: Optional[dict] = None,
+              filter_where: str = "") -> Node:
         kind = STAGE_KINDS[stage]
         params = resolved_params(kind, spec)
         models = model_fingerprints(params, self.fingerprint)
-        key = node_key(stage, spec, params, inputs, depth, self.settings, models)
+        key = node_key(stage, spec, params, inputs, depth, self.settings, models, filter)
         if key not in self._nodes:
             plugin_key = stable_hash({"kind": kind, "type": spec.type, "models": models,
                                       "params": params.resolved()})
-            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth, plugin_key)
+            self._nodes[key] = Node(key, stage, kind, spec, inputs, depth, plugin_key, filter,
+                                    filter_where)
         return self._nodes[key]
 
     def pipelines(self) -> list[Pipeline]:
@@ -208,11 +216,14 @@ class Planner:
         names = {entry: [name for name, _, _ in pts] for entry, pts in points.items()}
         by_name: dict[str, Pipeline] = {}
         out: list[Pipeline] = []
+        index = {p.name: i for i, p in enumerate(self.config.pipelines)}
         for spec in _fusion_order(self.config, names):
             firsts = []
+            where = f"pipelines[{index[spec.name]}].filter"
+            filter = normalize_filter(spec.filter, where) if spec.filter is not None else None
             for name, stage, family in points[spec.name]:
                 if spec.retriever:
-                    node = self._node(FIRST_STAGE, stage, [])
+                    node = self._node(FIRST_STAGE, stage, [], filter=filter, filter_where=where)
                     cls = resolved_params("retriever", stage).tolerance_class(
                         registry.get("retriever", stage.type).tolerance)
                 else:

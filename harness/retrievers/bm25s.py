@@ -25,7 +25,10 @@ class BM25sRetriever:
     """bm25s sparse-matrix BM25 over "title text".
 
     Zero-score documents are not returned, as in Lucene, so recall is not inflated by
-    arbitrary tail documents."""
+    arbitrary tail documents. Filters: bm25s's `weight_mask` zeroes excluded documents' scores
+    before the top k is taken (a pre-filter), one call per distinct allowed set."""
+
+    FILTER_MODE = "pre"
 
     def __init__(self, params: BM25sParams, ctx: RunContext):
         import Stemmer
@@ -47,13 +50,22 @@ class BM25sRetriever:
         self._model.index(self._tokenize([corpus[d].full_text for d in self._doc_ids]),
                           show_progress=False)
 
-    def search(self, queries: Mapping[str, str], k: int) -> Run:
+    def search(self, queries: Mapping[str, str], k: int, weight_mask=None) -> Run:
         qids = list(queries)
         tokens = self._tokenize([queries[q] for q in qids])
         k = min(k, len(self._doc_ids))
         docs, scores = self._model.retrieve(tokens, k=k, show_progress=False,
-                                            n_threads=self.ctx.threads if len(qids) > 1 else 1)
+                                            n_threads=self.ctx.threads if len(qids) > 1 else 1,
+                                            weight_mask=weight_mask)
         run: Run = {}
         for qid, rows, vals in zip(qids, np.asarray(docs), np.asarray(scores)):
             run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(rows, vals) if s > 0}
+        return run
+
+    def search_filtered(self, queries: Mapping[str, str], k: int, allowed) -> Run:
+        from harness.filters.allowed import by_set
+        run: Run = {}
+        for subset, qids in by_set(allowed):
+            mask = subset.cache.setdefault("bm25s", subset.mask.astype(np.float32))
+            run.update(self.search({q: queries[q] for q in qids}, k, weight_mask=mask))
         return run

@@ -78,6 +78,7 @@ class VectorRetriever:
 
     similarity = "cos"   # or "dot": decides which ANN metrics are allowed
     normalized = True    # vectors have unit length (then every ANN metric ranks alike)
+    FILTER_MODE = "index"  # filters are applied by the ANN backend (harness.filters.support)
 
     def __init__(self, index_spec: IndexSpec, ctx: RunContext):
         self.ctx = ctx
@@ -93,6 +94,7 @@ class VectorRetriever:
         self._vectors: np.ndarray | None = None
         self._index = None
         self._last_batch: tuple[list[str], np.ndarray, np.ndarray] | None = None  # qids, Q, ids
+        self._last_allowed: dict | None = None  # the last batch's allowed sets when filtered
 
     # -- implemented by subclasses -------------------------------------------------------------
     def encoder_key(self) -> dict:
@@ -159,11 +161,36 @@ class VectorRetriever:
         with faiss_threads(self.ctx.threads if len(qids) > 1 else 1):
             ids, scores = self._index.search(vectors, depth)
         if len(qids) > 1:
-            self._last_batch, self._last_k = (qids, vectors, ids), k
+            self._last_batch, self._last_k, self._last_allowed = (qids, vectors, ids), k, None
+        return self._to_run(qids, ids, scores)
+
+    def _to_run(self, qids: list[str], ids: np.ndarray, scores: np.ndarray) -> Run:
         run: Run = {}
         for qid, row_ids, row_scores in zip(qids, ids, scores):
             run[qid] = {self._doc_ids[i]: float(s) for i, s in zip(row_ids, row_scores) if i >= 0}
         return run
+
+    def search_filtered(self, queries: Mapping[str, str], k: int, allowed) -> Run:
+        """Search each query among its allowed documents only (`allowed`: qid -> AllowedSet),
+        one backend call per distinct set; the backend's FILTER_MODE says how."""
+        from harness.ann.sweep import faiss_threads
+        from harness.filters.allowed import by_set
+        qids = list(queries)
+        depth = self._depth(k)
+        vectors = np.ascontiguousarray(self.encode_queries([queries[q] for q in qids]),
+                                       dtype=np.float32)
+        row = {q: i for i, q in enumerate(qids)}
+        ids = np.full((len(qids), depth), -1, dtype=np.int64)
+        scores = np.full((len(qids), depth), -np.inf, dtype=np.float32)
+        self._index.set_search_params(**self._search_params)
+        with faiss_threads(self.ctx.threads if len(qids) > 1 else 1):
+            for subset, members in by_set(allowed):
+                rows = [row[q] for q in members]
+                ids[rows], scores[rows] = self._index.search_filtered(vectors[rows], depth, subset)
+        if len(qids) > 1:
+            self._last_batch, self._last_k = (qids, vectors, ids), k
+            self._last_allowed = dict(allowed)
+        return self._to_run(qids, ids, scores)
 
     def stage_stats(self) -> dict:
         return dict(self.stats)
@@ -179,10 +206,14 @@ class VectorRetriever:
         count as hits), named after c (`ann_recall@5` when k=5): 1.0 for `flat` at any k."""
         if self._last_batch is None:
             return {}
-        from harness.ann.recall import ann_recall, exact_neighbours
+        from harness.ann.recall import ann_recall, exact_neighbours, filtered_exact_neighbours
         qids, Q, ids = self._last_batch
         c = min(cutoff, self._last_k, len(self._doc_ids))
-        exact_ids, exact_scores = exact_neighbours(self._vectors, Q, c)
+        if self._last_allowed is None:
+            exact_ids, exact_scores = exact_neighbours(self._vectors, Q, c)
+        else:  # filter-aware: the truth is the exact top c among each query's allowed documents
+            exact_ids, exact_scores = filtered_exact_neighbours(
+                self._vectors, Q, c, [self._last_allowed[q].rows for q in qids])
         recall = ann_recall(ids, self._vectors, Q, exact_ids, exact_scores, c)
         return {f"ann_recall@{c}": dict(zip(qids, map(float, recall)))}
 
@@ -211,4 +242,12 @@ class VectorRetriever:
             return {}
         from harness.ann.recall import result_flags
         qids, _, ids = self._last_batch
-        return result_flags(ids, min(self._last_k, len(self._doc_ids)))
+        k = min(self._last_k, len(self._doc_ids))
+        if self._last_allowed is None:
+            return result_flags(ids, k)
+        # Under a filter a query is short when it got fewer than min(k, documents it allows).
+        flags: dict[str, int] = {}
+        for row, qid in enumerate(qids):
+            one = result_flags(ids[row:row + 1], min(k, self._last_allowed[qid].size))
+            flags = {f: flags.get(f, 0) + n for f, n in one.items()}
+        return flags
