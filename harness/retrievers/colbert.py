@@ -89,7 +89,7 @@ def _preserve_cuda_visible_devices() -> Iterator[None]:
 
 
 @register("retriever", "colbert", params=ColBERTParams, requires=("colbert",),
-          install_hint="pip install colbert-ai")
+          install_hint="pip install 'retrieval-harness[colbert]' (colbert-ai, transformers<5)")
 class ColBERTRetriever:
     """ColBERT PLAID (colbert-ai): compressed late-interaction index, e.g. colbert-ir/colbertv2.0."""
 
