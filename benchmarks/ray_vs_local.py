@@ -56,7 +56,8 @@ def main() -> None:
                 for name in ("metrics.csv", "per_query.csv")}
     load = os.getloadavg()
     print(f"config {args.config} (max_queries={args.max_queries}, "
-          f"cache={args.cache_dir or args.cache}, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+          f"cache={args.cache_dir or args.cache}, {os.cpu_count()} cores, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
     print(f"local executor: {seconds['local']:8.1f} s")
     print(f"ray executor:   {seconds['ray']:8.1f} s")
     print(f"ray / local:    {seconds['ray'] / seconds['local']:8.2f}")
