@@ -1,12 +1,13 @@
 """Wall time of one config run by the local executor and by `--executor ray` (docs/distributed.md).
 
     .venv/bin/python benchmarks/ray_vs_local.py configs/ci-smoke.yaml [--max-queries N]
-        [--cache cold|warm] [--ray-address ADDR]
+        [--cache cold|warm | --cache-dir DIR] [--ray-address ADDR]
 
 Runs `harness run` twice as subprocesses (so Ray's start-up is counted), local first, each into
 a fresh results folder. `--cache cold` (default) gives each run its own empty embedding cache, so
 both encode the corpus (locally in one process, through the Ray Data actor pool); `--cache warm`
-fills one cache with a first, untimed local run and times both against it. Prints both wall
+fills one cache with a first, untimed local run and times both against it; `--cache-dir DIR`
+times both against an existing cache (already warm). Prints both wall
 times, ray/local, and whether metrics.csv and per_query.csv are byte-identical.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("config", type=Path)
     parser.add_argument("--max-queries", type=int)
     parser.add_argument("--cache", choices=["cold", "warm"], default="cold")
+    parser.add_argument("--cache-dir", type=Path, help="an existing cache both runs use")
     parser.add_argument("--ray-address")
     args = parser.parse_args()
     common = ["--max-queries", str(args.max_queries)] if args.max_queries else []
@@ -46,13 +48,16 @@ def main() -> None:
         if args.cache == "warm":
             caches = {"local": tmp / "cache", "ray": tmp / "cache"}
             timed_run(args.config, tmp / "fill", caches["local"], common)
+        if args.cache_dir:
+            caches = {"local": args.cache_dir, "ray": args.cache_dir}
         seconds = {"local": timed_run(args.config, tmp / "local", caches["local"], common),
                    "ray": timed_run(args.config, tmp / "ray", caches["ray"], common + ray)}
         same = {name: (tmp / "local" / name).read_bytes() == (tmp / "ray" / name).read_bytes()
                 for name in ("metrics.csv", "per_query.csv")}
     load = os.getloadavg()
-    print(f"config {args.config} (max_queries={args.max_queries}, cache={args.cache}, "
-          f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    print(f"config {args.config} (max_queries={args.max_queries}, "
+          f"cache={args.cache_dir or args.cache}, {os.cpu_count()} cores, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
     print(f"local executor: {seconds['local']:8.1f} s")
     print(f"ray executor:   {seconds['ray']:8.1f} s")
     print(f"ray / local:    {seconds['ray'] / seconds['local']:8.2f}")

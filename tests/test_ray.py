@@ -9,7 +9,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import psutil
 import pytest
 
@@ -113,6 +112,23 @@ def test_failures_timeouts_and_memory_caps_keep_their_meaning(tiny_beir, ray_clu
     again = run_benchmark(cfg, tmp_path / "ray", progress=False)
     assert len(again.computed_nodes) == 1
     assert _meta(again.out_dir)["pipelines"]["flaky"]["status"] == "ok"
+
+
+def test_a_fusion_entry_reuses_its_inputs_nodes_and_matches_local(tiny_beir, ray_cluster,
+                                                                   tmp_path):
+    pipelines = [{"name": "a", "retriever": {"type": "fake-overlap"}},
+                 {"name": "b", "retriever": {"type": "fake-flaky"}},
+                 {"name": "ab", "fuse": {"type": "rrf", "inputs": ["a", "b"]},
+                  "rerank": {"type": "fake-shortest", "depth": 2}}]
+    outs = {executor: run_benchmark(make_config(tiny_beir, pipelines, isolation="process",
+                                                threads=1, executor=executor),
+                                    tmp_path / executor, progress=False)
+            for executor in ("local", "ray")}
+    # the fusion's task started after its inputs' tasks and read their nodes
+    assert sorted(outs["ray"].computed_nodes) == sorted(outs["local"].computed_nodes)
+    assert len(set(outs["ray"].computed_nodes)) == len(outs["ray"].computed_nodes) == 4
+    for name in ("metrics.csv", "per_query.csv"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
 
 def test_executor_settings_are_validated_and_never_change_node_keys(tiny_beir):

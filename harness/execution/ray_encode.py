@@ -129,13 +129,18 @@ def encode_corpora(config: Config, dataset: Dataset, ctx: RunContext,
     corpus_hash = texts_hash(ids, texts)
     encoded = 0
     for params in wanted.values():
-        encoder = BiEncoderRetriever(params, ctx)  # the driver's copy: keys and batches only
-        key = stable_hash({"encoder": encoder.encoder_key(), "corpus": corpus_hash})
-        entry = encoder.cache.load(key)
-        if entry is not None and entry.cost and all(a in entry.arrays
-                                                    for a in encoder.required_arrays()):
+        try:
+            encoder = BiEncoderRetriever(params, ctx)  # the driver's copy: keys and batches only
+            key = stable_hash({"encoder": encoder.encoder_key(), "corpus": corpus_hash})
+            entry = encoder.cache.load(key)
+            if entry is not None and entry.cost and all(a in entry.arrays
+                                                        for a in encoder.required_arrays()):
+                continue
+            arrays, cost = encode_with_ray(encoder, texts, ctx, cluster)
+        except Exception as exc:  # as locally, only the entries that need this encoder fail
+            log.error("ray: encoding the corpus with %s failed (%s: %s); the entries that need "
+                      "it encode it themselves", params.model, type(exc).__name__, exc)
             continue
-        arrays, cost = encode_with_ray(encoder, texts, ctx, cluster)
         encoder.cache.save(key, arrays, {"what": "documents", "n": len(ids),
                                          "encoder": encoder.encoder_key(), "executor": "ray"},
                            cost)

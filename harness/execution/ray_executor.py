@@ -105,13 +105,24 @@ def _node_files(root: Path, keys: list[str]) -> dict[str, bytes]:
     return out
 
 
+def group_keys(group: list[Pipeline]) -> list[str]:
+    """The saved nodes a group reads or writes: its chains' nodes and end-to-end latencies."""
+    keys = [n.key for p in group for n in p.leaf.chain()]
+    return keys + [f"total-{p.leaf.key}" for p in group]
+
+
 def group_task(config: Config, dataset: Dataset, ctx: RunContext, group: list[Pipeline],
                plugin_modules: list[str], sys_path: list[str], seeded: dict[str, bytes],
-               timeout_s: Optional[float], cap_bytes: Optional[int]) -> dict:
-    """Runs on a Ray worker: one config entry in a forkserver worker under its limits."""
+               timeout_s: Optional[float], cap_bytes: Optional[int], *earlier: dict) -> dict:
+    """Runs on a Ray worker: one config entry in a forkserver worker under its limits.
+    `earlier`: the replies of the entries that compute nodes this one shares (a fusion's
+    inputs); Ray starts this task after them, and their nodes are reused, not recomputed."""
     from harness.api import offline_defaults
     from harness.execution.runner import run_group
     offline_defaults()
+    wanted = set(group_keys(group))
+    seeded = {**{name: data for reply in earlier for name, data in reply["files"].items()
+                 if name.rsplit(".", 1)[0] in wanted}, **seeded}
     # The driver's import path (plugin modules beside a config, a test folder), where it exists.
     sys.path += [p for p in sys_path if p not in sys.path and os.path.isdir(p or ".")]
     where = placement(ctx.device)
@@ -151,16 +162,22 @@ def run_groups(config: Config, dataset: Dataset, ctx: RunContext, store: NodeSto
         data_ref = ray.put(dataset)
         plugin_modules = registry.plugin_modules()
         pending = []
-        for group in groups:
-            keys = [n.key for p in group for n in p.leaf.chain()]
-            keys += [f"total-{p.leaf.key}" for p in group]
+        producer: dict[str, int] = {}  # node key -> the first group that computes it
+        for i, group in enumerate(groups):
+            keys = group_keys(group)
+            seeded = _node_files(store.root, keys)
+            earlier = sorted({producer[k] for k in keys
+                              if k in producer and f"{k}.json" not in seeded})
+            for k in keys:
+                producer.setdefault(k, i)
             options = task_resources(ctx, cluster, f"pipeline {group[0].group}")
             if group_limits(config, group)[1]:  # reserve the cap where the task is placed
                 options["memory"] = group_limits(config, group)[1]
             pending.append(remote.options(
                 max_retries=0, scheduling_strategy="SPREAD", name=f"harness:{group[0].group}",
                 **options).remote(config, data_ref, ctx, group, plugin_modules, list(sys.path),
-                                  _node_files(store.root, keys), *group_limits(config, group)))
+                                  seeded, *group_limits(config, group),
+                                  *(pending[j] for j in earlier)))
         # A node's address as the cluster knows it (`--node-ip-address`), not a guess made on it.
         addresses = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
         out = []
