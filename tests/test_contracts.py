@@ -68,7 +68,8 @@ def test_retriever_results(plugin, model_settings, tmp_path):
     assert set(one) == {"q2"}
 
 
-SMALL_DATA = {"ivf": {"nlist": 4, "nprobe": 4}}  # the defaults want more vectors than 40
+SMALL_DATA = {"ivf": {"nlist": 4, "nprobe": 4},  # the defaults want more vectors than 40
+              "lancedb": {"kind": "exact"}}  # IVF needs 256 vectors per partition
 
 
 @pytest.mark.parametrize("plugin", _plugins("ann"))
