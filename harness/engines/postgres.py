@@ -65,6 +65,8 @@ def _run_as() -> Optional[str]:
 
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec (after the uid change, which would clear it).
+    # Linux sends the signal when the *thread* that started the server exits: servers are
+    # started from the thread that builds the index (the main thread in the runner and tests).
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT, 0, 0, 0)
 
 
