@@ -59,7 +59,9 @@ def ray_session(address: Optional[str]) -> Iterator[object]:
         ray.init(address=address, log_to_driver=False)
     else:
         import psutil
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+        # "local": always a new instance, never a `ray start` cluster found on this machine
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False,
                  object_store_memory=min(OBJECT_STORE_CAP_BYTES,
                                          psutil.virtual_memory().total // 5))
     try:
