@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -243,3 +244,27 @@ def test_two_node_cluster_is_gone_after_an_error():
             assert _cluster_processes(temp_dir)
             raise RuntimeError("boom")
     assert not _cluster_processes(temp_dir), "Ray processes left running"
+
+
+def test_a_run_without_address_starts_its_own_ray_and_stops_it(tiny_beir, tmp_path):
+    temp_dir = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # where that Ray keeps its sessions
+    config = tmp_path / "c.yaml"
+    config.write_text(config_mod.dump(make_config(
+        tiny_beir, [{"name": "a", "retriever": {"type": "fake-overlap"}}], isolation="process",
+        threads=1)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+           "RAY_TMPDIR": temp_dir, "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        res = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(config),
+                              "--no-report", "--plugins", "fake_plugins", "--executor", "ray",
+                              "--out", str(tmp_path / "out")], env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert any(Path(temp_dir).iterdir()), "the run's Ray did not use RAY_TMPDIR"
+        deadline = time.monotonic() + 30  # ray.shutdown() returns before every process exits
+        while _cluster_processes(temp_dir) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert not _cluster_processes(temp_dir), "Ray processes left running"
+        assert _meta(tmp_path / "out")["pipelines"]["a"]["placement"]["device"] == "cpu"
+    finally:
+        _stop_cluster(temp_dir)

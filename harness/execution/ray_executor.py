@@ -59,7 +59,12 @@ def ray_session(address: Optional[str]) -> Iterator[object]:
         ray.init(address=address, log_to_driver=False)
     else:
         import psutil
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+        # Ray's memory monitor kills a task when the whole machine nears full, whoever uses the
+        # memory; the entries' own memory_cap_mb is the limit here, as with the local executor.
+        os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
+        # "local": always a new instance, never a `ray start` cluster found on this machine
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False,
                  object_store_memory=min(OBJECT_STORE_CAP_BYTES,
                                          psutil.virtual_memory().total // 5))
     try:
