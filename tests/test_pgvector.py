@@ -163,7 +163,7 @@ def test_unreachable_dsn_and_missing_extension_are_clear(tmp_path, pg_root, data
             conn.execute("CREATE ROLE plain LOGIN PASSWORD 'pw'")
             conn.execute("CREATE DATABASE noext OWNER plain")
         dsn = f"host={server.socket_dir} port={server.port} user=plain password=pw dbname=noext"
-        with pytest.raises(ConfigError, match=r"pgvector extension is not available.*install pgvector"):
+        with pytest.raises(ConfigError, match=r"(?s)pgvector extension is not available.*install pgvector"):
             make(tmp_path, dsn=dsn).build(X)
     finally:
         server.stop()
