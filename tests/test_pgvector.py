@@ -163,7 +163,7 @@ def test_unreachable_dsn_and_missing_extension_are_clear(tmp_path, pg_root, data
             conn.execute("CREATE ROLE plain LOGIN PASSWORD 'pw'")
             conn.execute("CREATE DATABASE noext OWNER plain")
         dsn = f"host={server.socket_dir} port={server.port} user=plain password=pw dbname=noext"
-        with pytest.raises(ConfigError, match=r"pgvector extension is not available.*install pgvector"):
+        with pytest.raises(ConfigError, match=r"(?s)pgvector extension is not available.*install pgvector"):
             make(tmp_path, dsn=dsn).build(X)
     finally:
         server.stop()
@@ -215,6 +215,25 @@ def test_nothing_is_left_after_a_normal_exit_or_an_exception(pg_root, mode):
     info = json.loads(out.splitlines()[0])
     assert not Path(info["dir"]).exists()
     assert not psutil.pid_exists(info["pid"]) and postgres_pids(pg_root) == []
+
+
+def _build_in_worker(queue):
+    index = make(Path("/tmp"), kind="exact")
+    index.build(np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
+    queue.put(str(index._server.dir))
+    globals()["_held"] = index  # still referenced when the worker ends
+
+
+def test_a_forkserver_worker_stops_its_server_on_exit(pg_root):
+    """Process isolation's workers end with os._exit (no atexit): the server must stop anyway."""
+    import multiprocessing as mp
+    ctx = mp.get_context("forkserver")
+    queue = ctx.Queue()
+    worker = ctx.Process(target=_build_in_worker, args=(queue,))
+    worker.start()
+    directory = Path(queue.get(timeout=120))
+    worker.join(timeout=60)
+    assert worker.exitcode == 0 and not directory.exists() and postgres_pids(pg_root) == []
 
 
 def test_sigkill_of_the_parent_leaves_no_server_and_the_next_start_cleans_up(pg_root):

@@ -9,7 +9,6 @@ start removes the directories of owners that are gone.
 """
 from __future__ import annotations
 
-import atexit
 import ctypes
 import json
 import os
@@ -248,6 +247,10 @@ def acquire(dsn: Optional[str]) -> tuple[str, Optional[EmbeddedPostgres]]:
     with _lock:
         if _shared is None:
             _shared = EmbeddedPostgres()
+            # A forked or forkserver worker (process isolation) ends with os._exit, skipping
+            # atexit: multiprocessing runs its own exit finalizers there, and atexit calls them too.
+            from multiprocessing import util
+            util.Finalize(_shared, _shared.stop, exitpriority=10)
         _users += 1
         return _shared.dsn, _shared
 
@@ -264,8 +267,6 @@ def release(server: Optional[EmbeddedPostgres]) -> None:
             _shared = None
         server.stop()
 
-
-atexit.register(lambda: _shared and _shared.stop())
 
 
 def check_reachable(dsn: str) -> None:
