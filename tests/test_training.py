@@ -113,6 +113,9 @@ def test_run_trains_once_then_reuses(faq, bases, tmp_path):
         str(cache / "trained" / trained["bi"]["key"]))
     assert "train" in res.config()["pipelines"][1]["retriever"]["model"]  # config as written
     assert res.metrics["ft"]["nDCG@10"] != res.metrics["base"]["nDCG@10"]
+    from harness.reports.report import build_report
+    page = build_report(first.out_dir, tmp_path / "report").read_text(encoding="utf-8")
+    assert "Training loss" in page and "(bi, tt, ce)" in page
 
     second = run_benchmark(config(faq, bases), tmp_path / "r2", cache_dir=cache, progress=False)
     again = load_results(second.out_dir).metadata["trained_models"]

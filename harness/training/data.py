@@ -89,7 +89,7 @@ def _miner_rankings(spec: TrainSpec, train: Dataset, qids: list[str],
         retriever = entry.factory(entry.params(), ctx)
     else:  # the base model as a bi-encoder, through the dense retriever and its embedding cache
         from harness.retrievers.dense import BiEncoderRetriever, DenseParams
-        retriever = BiEncoderRetriever(DenseParams(model=spec.base, max_length=spec.max_length), ctx)
+        retriever = BiEncoderRetriever(DenseParams(model=spec.base), ctx)
     retriever.index(train.corpus)
     run = retriever.search({q: train.queries[q] for q in qids}, spec.negatives_depth)
     from harness.core.types import ranked
