@@ -19,6 +19,8 @@ import argparse
 import time
 from pathlib import Path
 
+import yaml
+
 import harness
 from harness.config import read
 
@@ -26,9 +28,12 @@ CONFIG = Path(__file__).resolve().parent.parent / "configs" / "cloud-faq-finetun
 BASELINE = "dense-minilm"
 
 
-def reduced(train_queries: int, pipelines: list[str], depths: list[int]) -> dict:
+def reduced(train_queries: int, pipelines: list[str], depths: list[int], eval_queries: int,
+            extra_docs: int | None, settings: list[str]) -> dict:
     data = read(CONFIG)
     data["name"] = "cloud-faq-finetune-subset"
+    if extra_docs is not None:  # a seeded slice: the evaluated questions' answers + others
+        data["dataset"]["slice"] = {"queries": eval_queries, "extra_docs": extra_docs, "seed": 0}
     data["pipelines"] = [p for p in data["pipelines"] if p["name"] in pipelines]
     for p in data["pipelines"]:
         if "rerank" in p:
@@ -38,6 +43,10 @@ def reduced(train_queries: int, pipelines: list[str], depths: list[int]) -> dict
                 del p["rerank"]
     for spec in data["train"].values():
         spec["max_queries"] = train_queries
+    for setting in settings:
+        target, _, value = setting.partition("=")
+        name, _, field = target.partition(".")
+        data["train"][name][field] = yaml.safe_load(value)
     return data
 
 
@@ -47,7 +56,13 @@ def main() -> None:
     parser.add_argument("--eval-queries", type=int, default=500)
     parser.add_argument("--pipelines", default="dense-minilm,dense-ft")
     parser.add_argument("--depths", default="", help="rerank depths, e.g. 10,20 (default: none)")
+    parser.add_argument("--extra-docs", type=int, default=None,
+                        help="evaluate over a slice: the evaluated questions' answers plus this "
+                             "many other answers (default: all 8,489 answers)")
     parser.add_argument("--baseline", default=BASELINE, help="the pipeline every Δ is against")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="MODEL.FIELD=VALUE", help="change a train: field, e.g. "
+                        "minilm-ce.negatives=bm25 (repeatable)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     names = args.pipelines.split(",")
@@ -55,10 +70,12 @@ def main() -> None:
         parser.error(f"--pipelines must include the baseline {args.baseline}")
     depths = [int(d) for d in args.depths.split(",") if d]
     started = time.perf_counter()
-    results = harness.run(reduced(args.train_queries, names, depths), args.out,
-                          max_queries=args.eval_queries)
+    results = harness.run(reduced(args.train_queries, names, depths, args.eval_queries,
+                                  args.extra_docs, args.settings), args.out, max_queries=args.eval_queries)
     wall = time.perf_counter() - started
-    print(f"\n{args.eval_queries} test queries, {args.train_queries} training queries per model; "
+    docs = results.metadata["dataset"]["n_docs"]
+    print(f"\n{args.eval_queries} test queries over {docs} answers, {args.train_queries} training "
+          f"queries per model; "
           f"whole run {wall:.0f} s -> {results.path}")
     for name, t in results.metadata.get("trained_models", {}).items():
         print(f"  trained {name}: {t['data']['n_examples']} examples, {t['wall_s']:.0f} s, "

@@ -221,3 +221,23 @@ def test_trained_models_load_like_user_models(faq, bases, tmp_path):
     with pytest.raises(ConfigError, match="set pooling: mean"):
         DPRRetriever(DPRParams(question_model=str(towers / "question"),
                                context_model=str(towers / "context"), normalize=True), c)
+
+
+def test_a_failed_or_killed_training_leaves_nothing_to_reuse(tmp_path):
+    import subprocess
+    key = "ab" * 32
+
+    def crash(folder):
+        (folder / "model").mkdir()
+        raise RuntimeError("killed mid-training")
+
+    with pytest.raises(RuntimeError):
+        store.save(tmp_path, key, crash)
+    assert store.load(tmp_path, key) is None and not list(store.root(tmp_path).iterdir())
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    stale = store.root(tmp_path) / f".tmp-{key[:16]}-{proc.pid}"  # a killed run's leftovers
+    (stale / "model").mkdir(parents=True)
+    folder = store.save(tmp_path, key, lambda f: {"spec": {"kind": "bi_encoder"}})
+    assert not stale.exists() and store.load(tmp_path, key)["key"] == key
+    assert [p.name for p in store.root(tmp_path).iterdir()] == [folder.name]

@@ -74,6 +74,9 @@ def load(cache_dir: Path, key: str) -> Optional[dict]:
 def save(cache_dir: Path, key: str, build) -> Path:
     """Run `build(folder) -> metadata` in a temporary folder and move it into place."""
     final = root(cache_dir) / key
+    for stale in root(cache_dir).glob(f".tmp-{key[:16]}-*"):  # left by a killed run
+        if not _alive(int(stale.name.rsplit("-", 1)[1])):
+            shutil.rmtree(stale, ignore_errors=True)
     work = root(cache_dir) / f".tmp-{key[:16]}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -91,6 +94,16 @@ def save(cache_dir: Path, key: str, build) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def entries(cache_dir: Path) -> list[dict]:
