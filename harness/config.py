@@ -224,6 +224,12 @@ def validate(data: Any, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(_format(exc))) from None
     from harness.training.spec import check_references, with_models
     errors: List[str] = check_references(data, config.train)
+    from harness.core.models import check_available
+    for name, spec in config.train.items():
+        try:
+            check_available(spec.base)
+        except HarnessError as exc:
+            errors.append(f"train.{name}.base: {exc}")
     if errors:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
     # Plugin parameters and the plan are checked with each trained model standing in as its base.

@@ -173,7 +173,10 @@ def test_config_references_are_checked(faq, bases):
     bad["pipelines"][1]["retriever"]["model"] = {"train": "ce"}
     with pytest.raises(ConfigError, match="is a cross_encoder; it can be used as cross-encoder.model"):
         validate(bad)
-    with pytest.raises(ConfigError, match="needs negatives|learns from negatives"):
+    with pytest.raises(ConfigError, match=r"train\.bi\.base: model folder .*/missing"):
+        validate({**good, "train": {**good["train"], "bi": {**good["train"]["bi"],
+                                                             "base": "/nowhere/missing"}}})
+    with pytest.raises(ConfigError, match="learns from negatives"):
         validate({**good, "train": {**good["train"], "ce": {**good["train"]["ce"],
                                                              "negatives": "none"}}})
 
