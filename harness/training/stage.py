@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.core.context import RunContext
+from harness.core.errors import HarnessError
 from harness.core.models import model_fingerprint, resolve_model
 from harness.training import data, store
 from harness.training.spec import used, with_models
@@ -24,6 +25,11 @@ def run_training(config: Config, evaluated, ctx: RunContext) -> tuple[Config, di
     names = used(raw)
     if not names:
         return config, {}
+    import importlib.util
+    missing = [m for m in ("accelerate", "datasets") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise HarnessError(f"train: needs {', '.join(missing)}: pip install "
+                           "'retrieval-harness[finetune]'")
     splits = {}
     for name in names:  # the guard, before any work
         spec = config.train[name]
