@@ -114,11 +114,13 @@ def _register_subcommands() -> None:
     from harness.evaluation.cli import eval_command
     from harness.regression.cli import baseline_command, check_command
     from harness.reports.cli import report_command
+    from harness.training.cli import models
     cli.add_command(check_command)
     cli.add_command(baseline_command)
     cli.add_command(datasets)
     cli.add_command(eval_command)
     cli.add_command(report_command)
+    cli.add_command(models)
 
 
 _register_subcommands()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.core import registry
 from harness.core.errors import ConfigError, HarnessError
+from harness.training.spec import TrainSpec
 
 
 DEFAULT_MEASURES = ["nDCG@10", "RR@10", "R@100", "R@1000"]  # `harness run` and `harness eval`
@@ -166,6 +167,8 @@ class Config(_Strict):
     memory_cap_mb: Optional[int] = Field(None, ge=1)
     timing: TimingSpec = Field(default_factory=TimingSpec)
     diversity: Optional[DiversitySpec] = None
+    train: Dict[str, TrainSpec] = Field(default_factory=dict, description="models trained "
+                                        "before planning, used as `model: {train: NAME}`")
     pipelines: List[PipelineSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -267,7 +270,20 @@ def validate(data: Any, source: str = "<config>") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(_format(exc))) from None
-    errors: List[str] = []
+    from harness.training.spec import check_references, with_models
+    errors: List[str] = check_references(data, config.train)
+    from harness.core.models import check_available
+    for name, spec in config.train.items():
+        try:
+            check_available(spec.base)
+        except HarnessError as exc:
+            errors.append(f"train.{name}.base: {exc}")
+    if errors:
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
+    # Plugin parameters and the plan are checked with each trained model standing in as its base.
+    checked = config if not config.train else Config.model_validate(with_models(
+        data, {name: {"question": s.base, "context": s.base} if s.kind == "two_tower" else s.base
+               for name, s in config.train.items()}))
     from harness.evaluation.metrics import parse_measures
     try:
         measures = parse_measures(config.measures)
@@ -291,6 +307,7 @@ def validate(data: Any, source: str = "<config>") -> Config:
     for i, p in enumerate(config.pipelines):
         if p.filter is not None:
             errors += _filter_errors(p, f"pipelines[{i}].filter")
+    for i, p in enumerate(checked.pipelines):
         for kind, field, spec in (("retriever", "retriever", p.retriever), ("fuser", "fuse", p.fuse),
                                   ("reranker", "rerank", p.rerank)):
             for label, point in spec.points() if spec else []:
@@ -306,7 +323,7 @@ def validate(data: Any, source: str = "<config>") -> Config:
     if not errors:  # fusion inputs name pipelines of the plan (sweep points, reranked ones)
         from harness.execution.plan import Planner
         try:
-            Planner(config).pipelines()
+            Planner(checked).pipelines()
         except HarnessError as exc:
             errors.append(str(exc))
     if errors:
@@ -318,7 +335,9 @@ def dump(config: Config) -> str:
     """The config as saved with results: every field, explicit nulls included (a plugin parameter
     set to null must stay null), so loading this text reproduces the run. Its sha256 is the
     run's `config_hash`."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    # An empty `train:` is left out: configs without training keep their hash.
+    return yaml.safe_dump(config.model_dump(mode="json", exclude=None if config.train else {"train"}),
+                          sort_keys=False)
 
 
 def load(path: Union[str, Path]) -> Config:

@@ -157,10 +157,16 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
     dataset = prepare_dataset(config, max_queries)
     from harness.evaluation.diversity import check_alpha
     check_alpha(measures, dataset.subtopics, f"{dataset.name}/{dataset.split} qrels")
-    ctx = make_context(config, cache_dir, dataset_key(config, dataset), progress)
+    data_key = dataset_key(config, dataset)
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     writer = ResultsWriter(out_dir)
-    writer.config(config)
+    writer.config(config)  # as written: trained models as `{train: NAME}` references
+    trained = {}
+    if config.train:  # before planning: the plan keys nodes by the trained folders
+        from harness.training.stage import run_training
+        config, trained = run_training(config, dataset, make_context(
+            config, cache_dir, data_key, progress, planned=False))
+    ctx = make_context(config, cache_dir, data_key, progress)
     log.info("dataset %s/%s: %d docs, %d judged queries -> %s", dataset.name, dataset.split,
              len(dataset.corpus), len(dataset.qrels), out_dir)
 
@@ -196,6 +202,9 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                 meta["run_file"] = writer.run(p.name, res.run)
                 runs[p.name] = res.run
                 timing_rows += [(p.name, *row) for row in res.timings]
+                if trained:
+                    from harness.training.stage import timing_rows as train_rows
+                    timing_rows += [(p.name, *row) for row in train_rows(trained, res.models)]
             except Exception as exc:  # e.g. NaN scores: this pipeline fails, the others stand
                 evaluations.pop(p.name, None)
                 res.error = f"{type(exc).__name__}: {exc}"
@@ -224,5 +233,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         "latency_queries": len(executor.latency_qids),
         "nodes": {"computed": len(executor.computed)},
         "pipelines": pipelines_meta,
+        **({"trained_models": {n: {**t.metadata, "folder": str(t.folder), "reused": t.reused}
+                               for n, t in trained.items()}} if trained else {}),
     })
     return BenchmarkOutcome(out_dir, results, evaluations, ctx, executor.computed)

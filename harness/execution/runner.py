@@ -284,14 +284,16 @@ def token_encoders(config: Config) -> frozenset:
 
 
 def make_context(config: Config, cache_dir: Optional[Path], dataset_key: str,
-                 progress: bool) -> RunContext:
+                 progress: bool, planned: bool = True) -> RunContext:
+    """`planned=False`: for the training stage, before `{train: NAME}` references are resolved
+    (no stage's token encoders are known yet)."""
     from harness.core.context import default_cache_dir, resolve_device
     threads = config.threads or os.cpu_count() or 1
     return RunContext(cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
                       device=resolve_device(config.device), threads=threads, seed=config.seed,
                       dataset_key=dataset_key, progress=progress,
                       deterministic=config.deterministic,
-                      token_encoders=token_encoders(config))
+                      token_encoders=token_encoders(config) if planned else frozenset())
 
 
 def _clear_nodes(store: NodeStore) -> None:

@@ -141,7 +141,24 @@ def quality_vs_diversity(results: Results) -> Optional[Plot]:
                         annotate=True, title=f"{measure} vs {ils}"))
 
 
+def training_loss(results: Results) -> Optional[Plot]:
+    """Each trained model's logged loss (timings.csv `train:<name>` rows `loss@<step>`; a model
+    used by several pipelines repeats the same rows)."""
+    curves: dict[str, dict[int, float]] = {}
+    for row in results.timings:
+        if row.stage.startswith("train:") and row.stat.startswith("loss@"):
+            curves.setdefault(row.stage[len("train:"):], {})[int(row.stat[5:])] = row.value
+    points = [Point(step, loss, f"{name}@{step}", name)
+              for name, curve in curves.items() for step, loss in sorted(curve.items())]
+    if not points:
+        return None
+    return Plot("training", "Training loss", f"Models trained by this config's `train:` section "
+                f"({', '.join(curves)}): loss per logged step (one batch each, so noisy).",
+                scatter(points, "training step", "loss", connect=True, title="training loss"))
+
+
 def all_plots(results: Results) -> list[Plot]:
     return [p for p in (ann_pareto(results), quality_vs_latency(results),
-                        quality_vs_depth(results), quality_vs_diversity(results))
+                        quality_vs_depth(results), quality_vs_diversity(results),
+                        training_loss(results))
             if p is not None] + load_curves(results)

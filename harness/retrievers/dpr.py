@@ -52,6 +52,7 @@ class Tower:
         else:
             self.model = AutoModel.from_pretrained(self.path)
             self.pooling = pooling
+        self.trained = self._check_trained(role)
         self.model.to(device).eval()
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
@@ -69,6 +70,25 @@ class Tower:
             raise ConfigError(f"dpr: {self.name!r} is a {', '.join(architectures)} checkpoint, "
                               f"but it is given as the {role} encoder ({role}_model)")
         return wanted
+
+    def _check_trained(self, role: str) -> dict:
+        """A tower trained here (harness.training, two_tower) carries its role and how it was
+        trained; serving it as the other tower or pooled differently is refused."""
+        import json
+        from pathlib import Path
+
+        from harness.training.trainers import TOWER_MARKER
+        marker = Path(self.path) / TOWER_MARKER
+        if not marker.is_file():
+            return {}
+        trained = json.loads(marker.read_text(encoding="utf-8"))
+        if trained["role"] != role:
+            raise ConfigError(f"dpr: {self.name!r} is a trained {trained['role']} tower, but it "
+                              f"is given as the {role} encoder ({role}_model): towers swapped?")
+        if trained["pooling"] != self.pooling:
+            raise ConfigError(f"dpr: {self.name!r} was trained with {trained['pooling']} pooling; "
+                              f"set pooling: {trained['pooling']}")
+        return trained
 
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         """Each text's untruncated length in tokens, special tokens included."""
@@ -118,6 +138,8 @@ class DPRRetriever(VectorRetriever):
                               params.max_length, ctx.device)
         self.context = Tower(params.context_model, "context", params.pooling,
                              params.max_length, ctx.device)
+        if not params.normalize and (self.question.trained or self.context.trained):
+            raise ConfigError("dpr: trained towers score by cosine similarity; set normalize: true")
         self.forward_passes = 0  # documents encoded by this instance; tests count them
 
     def encoder_key(self) -> dict:
