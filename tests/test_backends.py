@@ -144,6 +144,20 @@ def test_backend_sweep_through_the_runner(tiny_beir, tiny_st, tmp_path):
     exports = sorted(p.name for p in (cache / "backends").iterdir())
     assert len(exports) == 1
 
+    # The report pairs the onnx point with its torch twin (the rerank points mix backends: no twin).
+    from harness.reports.backends import backend_rows
+    from harness.reports.report import build_report
+    from harness.storage.results_folder import load_results
+    rows = backend_rows(load_results(out.out_dir), "nDCG@5")
+    assert [(r.pipeline, r.torch_pipeline, r.backends) for r in rows] == [
+        ("dense[backend=onnx]", "dense[backend=torch]", "onnx")]
+    assert rows[0].comparison.delta == pytest.approx(0.0, abs=1e-4)
+    assert rows[0].encode_ratio > 0 and rows[0].p95_ratio > 0 and rows[0].batch_ratio > 0
+    html = build_report(out.out_dir, tmp_path / "report")
+    assert "Backends against torch fp32" in html.read_text()
+    assert "dense[backend=onnx]" in (tmp_path / "report" / "summary.md").read_text().split(
+        "## Backends against torch fp32")[1]
+
     again = run_benchmark(cfg, tmp_path / "out2", cache_dir=cache, progress=False)
     assert metrics(again) == got
     assert sorted((cache / "embeddings").glob("*.json")) == entries
