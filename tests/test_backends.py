@@ -11,7 +11,8 @@ from harness.core import inference_backends as ib
 from harness.core.context import RunContext
 from harness.core.errors import ConfigError, PluginError
 from harness.execution.benchmark import run_benchmark
-from tiny_models import tiny_bert_classifier, tiny_sentence_transformer
+from tiny_models import (tiny_bert_classifier, tiny_bert_encoder, tiny_dpr,
+                         tiny_sentence_transformer)
 
 TEXTS = ["protein in cancer cells", "dense search model", "the treatment effect was high",
          "virus gene data and patients with low protein in a study of the results"]
@@ -84,6 +85,34 @@ def test_cross_encoder_round_trip(tiny_ce, tmp_path, backend):
         assert got != want  # quantised weights: close, not equal
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_two_tower_onnx_round_trip(tmp_path, pooling):
+    """Plain Hugging Face towers go through optimum's feature-extraction export."""
+    from harness.retrievers.dpr import DPRParams, DPRRetriever
+    question = str(tiny_bert_encoder(tmp_path / "q", seed=1))
+    context = str(tiny_bert_encoder(tmp_path / "c", seed=2))
+    ctx = RunContext(cache_dir=tmp_path / "cache", progress=False)
+    towers = {b: DPRRetriever(DPRParams(question_model=question, context_model=context,
+                                        pooling=pooling, backend=b), ctx)
+              for b in ("torch", "onnx")}
+    docs = {b: t.encode_documents(TEXTS)["vectors"] for b, t in towers.items()}
+    queries = {b: t.encode_queries(TEXTS[:2]) for b, t in towers.items()}
+    np.testing.assert_allclose(docs["onnx"], docs["torch"], atol=1e-4)
+    np.testing.assert_allclose(queries["onnx"], queries["torch"], atol=1e-4)
+    assert towers["onnx"].encoder_key()["backend"] == "onnx"
+    assert "backend" not in towers["torch"].encoder_key()  # published torch keys unchanged
+    assert towers["onnx"].stage_stats()["backend_build_wall_s"] > 0
+    assert len(list((tmp_path / "cache" / "backends").iterdir())) == 2  # one export per tower
+
+
+def test_dpr_checkpoint_refuses_onnx_clearly(tmp_path):
+    from harness.retrievers.dpr import DPRParams, DPRRetriever
+    question, context = tiny_dpr(tmp_path / "dpr")
+    with pytest.raises(ConfigError, match="DPR checkpoint.*cannot export to ONNX"):
+        DPRRetriever(DPRParams(question_model=str(question), context_model=str(context),
+                               backend="onnx"), RunContext(cache_dir=tmp_path))
+
+
 def test_half_precision_needs_cuda():
     with pytest.raises(ConfigError, match="torch-fp16.*needs a CUDA device"):
         ib.check_backend("torch-fp16", "cpu", "dense")
@@ -102,7 +131,8 @@ def test_default_backend_is_not_keyed_and_others_are():
     from harness.rerankers.cross_encoder import CrossEncoderParams
     from harness.rerankers.maxsim import MaxSimParams
     from harness.retrievers.dense import DenseParams
-    for cls in (DenseParams, MaxSimParams, CrossEncoderParams):
+    from harness.retrievers.dpr import DPRParams
+    for cls in (DenseParams, MaxSimParams, CrossEncoderParams, DPRParams):
         default = cls().resolved()
         assert "backend" not in default and cls(backend="torch").resolved() == default
         assert cls(backend="onnx").resolved()["backend"] == "onnx"

@@ -1,4 +1,5 @@
-"""Inference backends of the transformer stages (dense, MaxSim's token encoder, cross-encoder).
+"""Inference backends of the transformer stages (dense, MaxSim's token encoder, cross-encoder,
+DPR-style towers).
 
 - `torch`: the model as loaded, float32 (the default, and the reference the others are judged by);
 - `torch-fp16`, `torch-bf16`: the same model cast to half / bfloat16 precision, CUDA only;
@@ -6,8 +7,8 @@
 - `onnx-int8`: that export with dynamic int8 quantisation (weights int8, activations quantised
   per batch; no calibration data), with the preset the CPU's instruction set fits best.
 
-Exports use sentence-transformers' own ONNX support (optimum + onnxruntime), offline, from the
-model folder the stage would load. They are cached like embeddings, by content: the model's
+Exports use sentence-transformers' own ONNX support (optimum + onnxruntime; plain encoders:
+optimum's feature-extraction export), offline, from the model folder the stage would load. They are cached like embeddings, by content: the model's
 fingerprint, the backend, the quantisation preset and the versions of every library involved, in
 `<cache>/backends/<key>/`, written to a temporary folder and renamed into place when complete.
 What an export cost is recorded beside it, so a cache hit reports the build time of the miss.
@@ -91,21 +92,46 @@ def export_description(kind: str, fingerprint: str, backend: str) -> dict:
             "versions": library_versions()}
 
 
-def _loader(kind: str):
+def _torch_loader(kind: str):
+    """kind -> loader(path, device=..., **kwargs) of the torch model."""
+    if kind == "feature-extraction":  # a plain Hugging Face encoder (a DPR-style tower)
+        from transformers import AutoModel
+        return lambda path, device: AutoModel.from_pretrained(path).to(device).eval()
     from sentence_transformers import CrossEncoder, SentenceTransformer
     return {"sentence-transformer": SentenceTransformer, "cross-encoder": CrossEncoder}[kind]
 
 
 def _export(kind: str, model_path: str, backend: str, folder: Path) -> str:
     """Exports into `folder`; returns the ONNX file to load, relative to it."""
+    preset = quantization_preset()
+    if kind == "feature-extraction":
+        from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoQuantizationConfig
+        from transformers import AutoTokenizer
+        model = ORTModelForFeatureExtraction.from_pretrained(model_path, export=True)
+        model.save_pretrained(str(folder))
+        AutoTokenizer.from_pretrained(model_path).save_pretrained(str(folder))
+        if backend == "onnx":
+            return "model.onnx"
+        config = getattr(AutoQuantizationConfig, preset)(is_static=False)
+        ORTQuantizer.from_pretrained(model).quantize(config, str(folder),
+                                                     file_suffix=f"qint8_{preset}")
+        return f"model_qint8_{preset}.onnx"
     from sentence_transformers.backend import export_dynamic_quantized_onnx_model
-    model = _loader(kind)(model_path, backend="onnx", device="cpu")
+    model = _torch_loader(kind)(model_path, backend="onnx", device="cpu")
     model.save_pretrained(str(folder))
     if backend == "onnx":
         return "onnx/model.onnx"
-    preset = quantization_preset()
     export_dynamic_quantized_onnx_model(model, preset, str(folder))
     return f"onnx/model_qint8_{preset}.onnx"
+
+
+def _onnx_load(kind: str, folder: Path, session: dict, **loader_kwargs):
+    if kind == "feature-extraction":
+        from optimum.onnxruntime import ORTModelForFeatureExtraction
+        return ORTModelForFeatureExtraction.from_pretrained(str(folder), **session)
+    return _torch_loader(kind)(str(folder), backend="onnx", device="cpu", model_kwargs=session,
+                               **loader_kwargs)
 
 
 def onnx_export(kind: str, model_path: str, fingerprint: str, backend: str,
@@ -153,23 +179,28 @@ def session_kwargs(device: str, threads: int, file_name: str) -> dict:
     return {"file_name": file_name, "provider": provider, "session_options": options}
 
 
+def cast_torch(model, backend: str):
+    """A torch model in the precision of `backend` (unchanged for torch)."""
+    if backend in TORCH_DTYPES:
+        import torch
+        model.to(getattr(torch, TORCH_DTYPES[backend]))
+    return model
+
+
 def load(kind: str, model_path: str, backend: str, device: str, threads: int, cache_dir: Path,
          where: str, **loader_kwargs):
-    """(the loaded sentence-transformers model, stats recording the backend) for `kind`
-    "sentence-transformer" or "cross-encoder"."""
+    """(the loaded model, stats recording the backend) for `kind` "sentence-transformer",
+    "cross-encoder" (sentence-transformers models) or "feature-extraction" (a Hugging Face
+    encoder whose `last_hidden_state` the caller pools)."""
     check_backend(backend, device, where)
-    loader = _loader(kind)
     if backend not in ONNX_BACKENDS:
-        model = loader(model_path, device=device, **loader_kwargs)
-        if backend in TORCH_DTYPES:
-            import torch
-            model.to(getattr(torch, TORCH_DTYPES[backend]))
-        return model, {"backend": backend}
+        model = _torch_loader(kind)(model_path, device=device, **loader_kwargs)
+        return cast_torch(model, backend), {"backend": backend}
     from harness.core.models import model_fingerprint
     folder, record = onnx_export(kind, model_path, model_fingerprint(model_path), backend,
                                  cache_dir)
-    model = loader(str(folder), backend="onnx", device="cpu",
-                   model_kwargs=session_kwargs(device, threads, record["file"]), **loader_kwargs)
+    model = _onnx_load(kind, folder, session_kwargs(device, threads, record["file"]),
+                       **loader_kwargs)
     return model, {"backend": backend, "backend_key": record["key"],
                    "backend_quantization": record["quantization"],
                    "backend_build_wall_s": record["build_wall_s"],

@@ -87,11 +87,6 @@ class BiEncoderRetriever(VectorRetriever):
         self.stats.update(truncation_stats(arrays["token_lengths"], self.model.max_seq_length))
         return key, arrays
 
-    def index(self, corpus) -> None:
-        super().index(corpus)
-        # An ONNX export is part of what building this index from the model costs.
-        self.stats["wall_s"] += self.stats.get("backend_build_wall_s", 0.0)
-
     def models(self) -> dict[str, dict[str, str]]:
         from harness.core.models import model_record
         return {"model": model_record(self.params.model)}
