@@ -92,6 +92,8 @@ def main(argv=None) -> int:
             samples[backend]["p95 ms"].append(lat.p95_ms)
             _, seconds = time_call(lambda: ce.score_pairs(pairs, query_map, corpus))
             samples[backend]["CE pairs/s"].append(len(pairs) / seconds)
+            print(f"  round sample {backend}: " + ", ".join(
+                f"{k}={v[-1]:.2f}" for k, v in samples[backend].items()), flush=True)
 
     medians = {b: {k: statistics.median(v) for k, v in s.items()} for b, s in samples.items()}
     print(f"{'backend':<10} {'docs/s':>8} {'x torch':>8} {'p50 ms':>8} {'p95 ms':>8} "
