@@ -41,6 +41,9 @@ class Params(BaseModel):
     # Fields naming a model (hub id or folder): checked before any work, so a model that is not
     # available offline fails the config, not a run half an hour in.
     MODEL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Fields added after results were published: left out of the key while at their default, so
+    # the keys (and caches) of existing configs stay what they were.
+    KEYED_UNLESS_DEFAULT: ClassVar[tuple[str, ...]] = ()
 
     def model_names(self) -> list[str]:
         return [getattr(self, f) for f in self.MODEL_FIELDS if getattr(self, f)]
@@ -53,6 +56,9 @@ class Params(BaseModel):
         a default explicitly changes nothing and changing any value changes the key."""
         data = self.model_dump(mode="json")
         data.update({f: v.resolved() for f, v in self._nested().items()})
+        for name in self.KEYED_UNLESS_DEFAULT:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                del data[name]
         return data
 
     def tolerance_class(self, declared: str) -> str:

@@ -115,15 +115,14 @@ def encode_corpora(config: Config, dataset: Dataset, ctx: RunContext,
                    groups: list[list[Pipeline]], cluster: dict) -> int:
     """Encode, through Ray, every corpus encoding these groups need that the cache lacks; returns
     how many were encoded."""
-    from harness.retrievers.dense import BiEncoderRetriever
+    from harness.retrievers.dense import BiEncoderRetriever, token_encoder_key
     wanted = {}
     for group in groups:
         for pipeline in group:
             for node in pipeline.leaf.chain():
                 params = bi_encoder_params(node)
                 if params is not None:  # one entry per document encoder (the cache key's parts)
-                    wanted.setdefault((params.model, params.max_length, params.normalize,
-                                       params.doc_prefix), params)
+                    wanted.setdefault(token_encoder_key(params), params)
     ids = list(dataset.corpus)
     texts = [dataset.corpus[d].full_text for d in ids]
     corpus_hash = texts_hash(ids, texts)

@@ -44,6 +44,20 @@ def summary(ctx: dict) -> str:
           f"{r.comparison.record.wins}/{r.comparison.record.ties}/{r.comparison.record.losses}",
           r.comparison.n_queries, "; ".join(r.notes)]
          for r in ctx["sig_rows"]]))
+    if ctx["backend_rows"]:
+        parts.append("## Backends against torch fp32\n")
+        parts.append(f"Δ {ctx['quality_measure']} = backend − torch (paired randomisation test, "
+                     "Holm-adjusted over this table); speed ratios backend over torch, above 1 = "
+                     "faster.\n")
+        parts.append(table(
+            ["pipeline", "backend", "torch twin", "Δ", "p random. (Holm)", "encode docs/s ×",
+             "p50 ×", "p95 ×", "batch q/s ×"],
+            [[r.pipeline, r.backends, r.torch_pipeline,
+              fmt.signed(r.comparison.delta if r.comparison else None),
+              fmt.p_value(r.comparison.p_randomisation_holm if r.comparison else None),
+              *(fmt.value(x, 2) for x in (r.encode_ratio, r.p50_ratio, r.p95_ratio,
+                                          r.batch_ratio))]
+             for r in ctx["backend_rows"]]))
     env = ctx["env"]
     parts.append("## Cost\n")
     parts.append(f"Device {env.get('device', '?')}, threads {env.get('threads', '?')}.\n")

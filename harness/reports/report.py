@@ -15,6 +15,7 @@ from harness.storage.results_folder.layout import FAILED
 from harness.reports import markdown
 from harness.reports.compare import build_comparison
 from harness.reports.attribution import DEFAULT_CUT
+from harness.reports.backends import backend_rows
 from harness.reports.drilldown import CHANGED_SHOWN, TOP_SHOWN, RunCache, attributions, pair_view
 from harness.reports.plots import all_plots
 from harness.reports.render import render
@@ -65,6 +66,7 @@ def _context(results: Results, baseline: str, pair, stats: StatsSettings) -> dic
         leaderboard=leaderboard(results, stats.bootstrap, stats.seed),
         sig_rows=significance(results, baseline, stats.permutation, stats.seed),
         quality_measure=measure,
+        backend_rows=backend_rows(results, measure, stats.permutation, stats.seed),
         quality={p: v.get(measure) for p, v in results.metrics.items()},
         cost_labels=[c[0] for c in COST_COLUMNS], cost_columns=COST_COLUMNS,
         cost_rows=cost_rows(results), stage_table=stage_table(results),

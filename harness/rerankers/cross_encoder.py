@@ -13,6 +13,8 @@ from typing import Mapping, Optional, Sequence
 from pydantic import Field
 
 from harness.core.context import RunContext, resolve_device
+from harness.core.errors import ConfigError
+from harness.core.inference_backends import BACKEND_DESCRIPTION, DEFAULT_BACKEND, Backend
 from harness.core.registry import Params, register
 from harness.core.types import Document
 from harness.rerankers.base import Pair, PairwiseReranker
@@ -23,12 +25,14 @@ TOKENIZE_CHUNK = 1024  # documents tokenized at once when counting truncation
 
 class CrossEncoderParams(Params):
     MODEL_FIELDS = ("model",)
+    KEYED_UNLESS_DEFAULT = ("backend",)
     model: str = Field(DEFAULT_MODEL, description="hub id or local folder")
     batch_size: int = Field(32, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens per pair; None = the model's")
     device: Optional[str] = Field(None, pattern=r"^(cpu|auto|cuda(:\d+)?)$",
                                   description="None = the run's device")
     fp16: bool = Field(False, description="half precision on CUDA; ignored on CPU")
+    backend: Backend = Field(DEFAULT_BACKEND, description=BACKEND_DESCRIPTION)
 
 
 @register("reranker", "cross-encoder", params=CrossEncoderParams,
@@ -39,19 +43,24 @@ class CrossEncoderReranker(PairwiseReranker):
     def __init__(self, params: CrossEncoderParams, ctx: Optional[RunContext] = None):
         super().__init__()
         import torch
-        from sentence_transformers import CrossEncoder
 
+        from harness.core import inference_backends
         from harness.core.models import resolve_model
         ctx = ctx or RunContext()
         torch.set_num_threads(ctx.threads)
         self.params = params
         self.device = resolve_device(params.device) if params.device else ctx.device
+        if params.fp16 and params.backend != "torch":
+            raise ConfigError(f"cross-encoder: fp16 applies to backend torch only (got backend "
+                              f"{params.backend!r}); give backend torch-fp16 instead")
         self.fp16 = params.fp16 and self.device.startswith("cuda")
         if params.fp16 and not self.fp16:
             warnings.warn(f"cross-encoder {params.model!r}: fp16 is ignored on device "
                           f"{self.device!r}; scoring in float32", stacklevel=2)
         self.path = resolve_model(params.model)
-        self.model = CrossEncoder(self.path, device=self.device, max_length=params.max_length)
+        self.model, self.backend_stats = inference_backends.load(
+            "cross-encoder", self.path, params.backend, self.device, ctx.threads, ctx.cache_dir,
+            "cross-encoder", max_length=params.max_length)
         if self.fp16:
             self.model.half()
         self.max_length = int(self.model.max_seq_length)
@@ -96,7 +105,7 @@ class CrossEncoderReranker(PairwiseReranker):
         """The last rerank call's counters and what the model truncated in it, counted here rather
         than in the timed rerank (tokenising every pair again is a sizeable share of its time)."""
         stats = {**super().stage_stats(), "device": self.device, "fp16": self.fp16,
-                 "max_length": self.max_length}
+                 "max_length": self.max_length, **self.backend_stats}
         if self.last_call is not None:
             truncated, longest = self.count_truncated(*self.last_call)
             stats.update(truncated_pairs=truncated, longest_pair_tokens=longest)

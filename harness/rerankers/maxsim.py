@@ -17,6 +17,7 @@ from pydantic import Field
 
 from harness.core.context import RunContext
 from harness.core.errors import DataError
+from harness.core.inference_backends import BACKEND_DESCRIPTION, DEFAULT_BACKEND, Backend
 from harness.retrievers.late_interaction import inverse_norms, maxsim_scores
 from harness.core.registry import Params, register
 from harness.retrievers.dense import MINILM, BiEncoderRetriever, DenseParams, token_encoder_key
@@ -26,6 +27,7 @@ from harness.rerankers.base import Pair, PairwiseReranker
 
 class MaxSimParams(Params):
     MODEL_FIELDS = ("model",)
+    KEYED_UNLESS_DEFAULT = ("backend",)
     model: str = Field(MINILM, description="hub id or local folder of a token encoder")
     batch_size: int = Field(64, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")
@@ -33,6 +35,8 @@ class MaxSimParams(Params):
                             "also the `normalize` of the dense entry whose cache it shares")
     query_prefix: str = ""
     doc_prefix: str = ""
+    backend: Backend = Field(DEFAULT_BACKEND, description=BACKEND_DESCRIPTION + "; documents and "
+                             "queries alike (the shared dense entry is per backend)")
 
     def token_encoder(self) -> tuple:
         return token_encoder_key(self)
@@ -42,7 +46,8 @@ def shared_dense_params(params: MaxSimParams) -> DenseParams:
     """The `dense` parameters whose document cache entry holds this reranker's token embeddings."""
     return DenseParams(model=params.model, batch_size=params.batch_size,
                        max_length=params.max_length, normalize=params.normalize,
-                       query_prefix=params.query_prefix, doc_prefix=params.doc_prefix)
+                       query_prefix=params.query_prefix, doc_prefix=params.doc_prefix,
+                       backend=params.backend)
 
 
 @register("reranker", "maxsim", params=MaxSimParams, requires=("sentence_transformers",),
@@ -111,9 +116,10 @@ class MaxSimReranker(PairwiseReranker):
         whether this run encoded or hit the cache (as a dense index's build rows)."""
         kept = ("max_length", "truncated_docs", "longest_doc_tokens", "embedding_cache_hit",
                 "encode_wall_s", "encode_peak_rss_delta_bytes")
-        encoder = {k: v for k, v in self.encoder.stats.items() if k in kept}
+        encoder = {k: v for k, v in self.encoder.stats.items()
+                   if k in kept or k.startswith(("backend", "onnx_"))}
         if "encode_wall_s" in encoder:
-            encoder["wall_s"] = encoder["encode_wall_s"]
+            encoder["wall_s"] = encoder["encode_wall_s"] + encoder.get("backend_build_wall_s", 0.0)
         return {**super().stage_stats(), **encoder}
 
     def models(self) -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from pydantic import Field
 
 from harness.core.context import RunContext
+from harness.core.inference_backends import BACKEND_DESCRIPTION, DEFAULT_BACKEND, Backend
 from harness.core.registry import DETERMINISTIC, Params, register
 from harness.retrievers.vector import IndexSpec, VectorRetriever
 
@@ -20,18 +21,20 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 class DenseParams(Params):
     MODEL_FIELDS = ("model",)
+    KEYED_UNLESS_DEFAULT = ("backend",)
     model: str = MINILM
     batch_size: int = Field(64, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")
     normalize: bool = True
     query_prefix: str = ""
     doc_prefix: str = ""
+    backend: Backend = Field(DEFAULT_BACKEND, description=BACKEND_DESCRIPTION)
     index: IndexSpec = Field(default_factory=IndexSpec)
 
 
 def token_encoder_key(params) -> tuple:
     """What decides a document's token embeddings (see RunContext.token_encoders)."""
-    return (params.model, params.max_length, params.normalize, params.doc_prefix)
+    return (params.model, params.max_length, params.normalize, params.doc_prefix, params.backend)
 
 
 def normalize_rows(vectors: np.ndarray) -> None:
@@ -48,14 +51,16 @@ def document_arrays(vectors: np.ndarray, token_lengths: np.ndarray,
     return arrays
 
 
-def load_sentence_transformer(name: str, device: str, max_length: Optional[int]):
-    from sentence_transformers import SentenceTransformer
-
+def load_sentence_transformer(name: str, max_length: Optional[int], backend: str,
+                              ctx: RunContext, where: str):
+    """(model, backend stats): the model on the run's device through `backend`."""
+    from harness.core import inference_backends
     from harness.core.models import resolve_model
-    model = SentenceTransformer(resolve_model(name), device=device)
+    model, stats = inference_backends.load("sentence-transformer", resolve_model(name), backend,
+                                           ctx.device, ctx.threads, ctx.cache_dir, where)
     if max_length is not None:
         model.max_seq_length = max_length
-    return model
+    return model, stats
 
 
 @register("retriever", "dense", params=DenseParams, requires=("sentence_transformers",),
@@ -71,15 +76,20 @@ class BiEncoderRetriever(VectorRetriever):
         self.need_tokens = need_tokens or token_encoder_key(params) in ctx.token_encoders
         self.similarity = "cos" if params.normalize else "dot"
         self.normalized = params.normalize
-        self.model = load_sentence_transformer(params.model, ctx.device, params.max_length)
+        self.model, backend_stats = load_sentence_transformer(
+            params.model, params.max_length, params.backend, ctx, "dense")
+        self.stats.update(backend_stats)
         self.forward_passes = 0  # documents encoded by this instance; tests count them
 
     def encoder_key(self) -> dict:
         from harness.core.models import model_fingerprint, resolve_model
-        return {"model": self.params.model,
-                "model_hash": model_fingerprint(resolve_model(self.params.model)),
-                "max_length": self.model.max_seq_length, "normalize": self.params.normalize,
-                "prefix": self.params.doc_prefix}
+        key = {"model": self.params.model,
+               "model_hash": model_fingerprint(resolve_model(self.params.model)),
+               "max_length": self.model.max_seq_length, "normalize": self.params.normalize,
+               "prefix": self.params.doc_prefix}
+        if self.params.backend != DEFAULT_BACKEND:  # torch entries keep their published keys
+            key["backend"] = self.params.backend
+        return key
 
     def required_arrays(self) -> tuple[str, ...]:
         pooled = ("vectors", "token_lengths")

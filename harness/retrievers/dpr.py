@@ -14,7 +14,9 @@ import numpy as np
 from pydantic import Field
 
 from harness.core.context import RunContext
+from harness.core import inference_backends
 from harness.core.errors import ConfigError
+from harness.core.inference_backends import BACKEND_DESCRIPTION, DEFAULT_BACKEND, Backend
 from harness.core.registry import DETERMINISTIC, Params, register
 from harness.retrievers.vector import IndexSpec, VectorRetriever
 
@@ -24,12 +26,15 @@ DPR_CONTEXT = "facebook/dpr-ctx_encoder-single-nq-base"
 
 class DPRParams(Params):
     MODEL_FIELDS = ("question_model", "context_model")
+    KEYED_UNLESS_DEFAULT = ("backend",)
     question_model: str = Field(DPR_QUESTION, description="hub id or local folder")
     context_model: str = Field(DPR_CONTEXT, description="hub id or local folder")
     pooling: Literal["cls", "mean"] = Field("cls", description="for non-DPR encoders only")
     batch_size: int = Field(32, ge=1)
     max_length: Optional[int] = Field(None, ge=1, description="tokens; None = the model's own")
     normalize: bool = Field(False, description="DPR is trained for raw dot product")
+    backend: Backend = Field(DEFAULT_BACKEND, description=BACKEND_DESCRIPTION + " (onnx: non-DPR "
+                             "encoders only; optimum has no ONNX export for DPR checkpoints)")
     index: IndexSpec = Field(default_factory=IndexSpec)
 
 
@@ -37,24 +42,31 @@ class Tower:
     """One encoder: tokenizer + model + pooling, texts -> (n, d) float32."""
 
     def __init__(self, name: str, role: Literal["question", "context"], pooling: str,
-                 max_length: Optional[int], device: str):
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+                 max_length: Optional[int], backend: str, ctx: RunContext):
+        from transformers import AutoConfig, AutoTokenizer
 
         from harness.core.models import resolve_model
         self.name = name
         self.path = resolve_model(name)
         config = AutoConfig.from_pretrained(self.path)
         self.is_dpr = config.model_type == "dpr"
+        where = f"dpr {role}_model"
         if self.is_dpr:
-            model_cls = self._dpr_class(config, role)
-            self.model = model_cls.from_pretrained(self.path)
+            if backend in inference_backends.ONNX_BACKENDS:
+                raise ConfigError(f"{where}: {name!r} is a DPR checkpoint, which optimum cannot "
+                                  f"export to ONNX (backend {backend!r}); use a torch backend")
+            inference_backends.check_backend(backend, ctx.device, where)
+            model = self._dpr_class(config, role).from_pretrained(self.path).to(ctx.device).eval()
+            self.model = inference_backends.cast_torch(model, backend)
+            self.backend_stats = {"backend": backend}
             self.pooling = "dpr-pooler"
         else:
-            self.model = AutoModel.from_pretrained(self.path)
+            self.model, self.backend_stats = inference_backends.load(
+                "feature-extraction", self.path, backend, ctx.device, ctx.threads, ctx.cache_dir,
+                where)
             self.pooling = pooling
         self.trained = self._check_trained(role)
-        self.model.to(device).eval()
-        self.device = device
+        self.device = ctx.device
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         limit = min(self.tokenizer.model_max_length,
                     getattr(config, "max_position_embeddings", None) or 512)
@@ -135,19 +147,28 @@ class DPRRetriever(VectorRetriever):
         self.similarity = "cos" if params.normalize else "dot"
         self.normalized = params.normalize
         self.question = Tower(params.question_model, "question", params.pooling,
-                              params.max_length, ctx.device)
+                              params.max_length, params.backend, ctx)
         self.context = Tower(params.context_model, "context", params.pooling,
-                             params.max_length, ctx.device)
+                             params.max_length, params.backend, ctx)
+        self.stats.update({f"{role}_{k}": v for role, tower in (("question", self.question),
+                                                                 ("context", self.context))
+                           for k, v in tower.backend_stats.items()}, backend=params.backend)
+        exports = [t.backend_stats.get("backend_build_wall_s") for t in (self.question, self.context)]
+        if any(x is not None for x in exports):
+            self.stats["backend_build_wall_s"] = sum(x or 0.0 for x in exports)
         if not params.normalize and (self.question.trained or self.context.trained):
             raise ConfigError("dpr: trained towers score by cosine similarity; set normalize: true")
         self.forward_passes = 0  # documents encoded by this instance; tests count them
 
     def encoder_key(self) -> dict:
         from harness.core.models import model_fingerprint
-        return {"model": self.params.context_model,
-                "model_hash": model_fingerprint(self.context.path), "role": "dpr-context",
-                "pooling": self.context.pooling, "max_length": self.context.max_length,
-                "normalize": self.params.normalize}
+        key = {"model": self.params.context_model,
+               "model_hash": model_fingerprint(self.context.path), "role": "dpr-context",
+               "pooling": self.context.pooling, "max_length": self.context.max_length,
+               "normalize": self.params.normalize}
+        if self.params.backend != DEFAULT_BACKEND:  # torch entries keep their published keys
+            key["backend"] = self.params.backend
+        return key
 
     def required_arrays(self) -> tuple[str, ...]:
         return ("vectors", "token_lengths")
