@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+pytest.importorskip("onnxruntime", reason="the [onnx] extra")
+
 from harness import config as config_mod
 from harness.core import inference_backends as ib
 from harness.core.context import RunContext

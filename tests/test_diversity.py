@@ -1,6 +1,7 @@
 """Diversity measures: ILS@k through `harness run` against numpy, the quality-vs-diversity plot,
 and alpha-nDCG over subtopic qrels (a hand-computed case; refused on plain qrels or without
 pyndeval, before any work)."""
+import importlib.util
 import json
 
 import numpy as np
@@ -53,6 +54,11 @@ def test_diversity_cutoff_is_checked_at_config_time(tiny_beir_module, tiny_st): 
 SUBTOPICS = [("1", "a", "s1", 1), ("1", "b", "s1", 1), ("1", "c", "s2", 1)]
 
 
+needs_pyndeval = pytest.mark.skipif(importlib.util.find_spec("pyndeval") is None,
+                                    reason="the [diversity] extra")
+
+
+@needs_pyndeval
 def test_alpha_ndcg_hand_case():
     measures = parse_measures(["alpha_nDCG(alpha=0.5)@10"])
     qrels = {"1": {"a": 1, "b": 1, "c": 1}}
@@ -87,6 +93,7 @@ def alpha_config(folder):
         "pipelines": [{"name": "b", "retriever": {"type": "bm25s"}}]})
 
 
+@needs_pyndeval
 def test_subtopic_qrels_through_a_run(tmp_path):
     from harness.datasets import load_beir
     folder = subtopic_dataset(tmp_path / "ds")
@@ -100,6 +107,7 @@ def test_subtopic_qrels_through_a_run(tmp_path):
         expected.aggregate["alpha_nDCG@3"] > 0
 
 
+@needs_pyndeval
 def test_alpha_ndcg_refused_on_plain_qrels_before_work(tmp_path):
     folder = subtopic_dataset(tmp_path / "ds", with_subtopics=False)
     with pytest.raises(DataError, match="alpha_nDCG@3 needs qrels with a subtopic column"):
@@ -108,7 +116,6 @@ def test_alpha_ndcg_refused_on_plain_qrels_before_work(tmp_path):
 
 
 def test_alpha_ndcg_without_pyndeval_names_the_install(tmp_path, monkeypatch):
-    import importlib.util
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "pyndeval" else real(name, *a))

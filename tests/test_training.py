@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("accelerate", reason="the [finetune] extra")
+pytest.importorskip("datasets", reason="the [finetune] extra")
+
 from harness.config import validate
 from harness.core.context import RunContext
 from harness.core.errors import ConfigError
