@@ -3,6 +3,7 @@ the local encoder's bit for bit, and a two-node cluster (head + worker on 127.0.
 processes are all gone afterwards. One shared local Ray for the in-process tests."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,6 +211,7 @@ def two_node_cluster():
         yield f"127.0.0.1:{port}", env, temp_dir
     finally:
         _stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)  # its logs
 
 
 def test_two_nodes_run_pipelines_on_both_with_the_local_numbers(tiny_beir, tmp_path):
@@ -268,3 +270,4 @@ def test_a_run_without_address_starts_its_own_ray_and_stops_it(tiny_beir, tmp_pa
         assert _meta(tmp_path / "out")["pipelines"]["a"]["placement"]["device"] == "cpu"
     finally:
         _stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
