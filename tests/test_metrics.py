@@ -116,7 +116,7 @@ def test_parse_measures_keeps_order_and_drops_duplicates():
     assert [str(m) for m in parse_measures(["RR@10", " nDCG@10", "RR@10"])] == ["RR@10", "nDCG@10"]
 
 
-@pytest.mark.parametrize("text", ["ndcg@10", "nDCG@ten", "alpha_nDCG@10", ""])
+@pytest.mark.parametrize("text", ["ndcg@10", "nDCG@ten", "alpha_nDCG(alpha=2)@10", ""])
 def test_parse_measures_rejects_bad_strings_with_examples(text):
     with pytest.raises(ConfigError) as info:
         parse_measures(["P@10", text])
