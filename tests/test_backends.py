@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime", reason="the [onnx] extra")
+pytest.importorskip("optimum", reason="the [onnx] extra")
 
 from harness import config as config_mod
 from harness.core import inference_backends as ib
