@@ -6,12 +6,12 @@ q/s include the client round trip and the server's planning, unlike the in-proce
 The server is the one of `dsn` / $HARNESS_PG_DSN, else an embedded one (harness.engines.postgres).
 Each index is its own table, named per run and dropped when the index is freed unless `keep`.
 
-Filtered search is a pre-filter in SQL: `WHERE id = ANY(<allowed ids>)`, the id array sent as
-one binary parameter built once per allowed set. An HNSW or IVFFlat scan applies that WHERE to
+Filtered search is a pre-filter in SQL: `WHERE id = ANY(<allowed ids>)` (`id + 0` for the ANN
+kinds), the id array sent as one binary parameter built once per allowed set. An HNSW or IVFFlat scan applies that WHERE to
 the rows its index returns, so alone it would return fewer than k rows at low selectivity; the
 filtered queries run with pgvector 0.8's iterative index scans (`ITERATIVE_SCAN`): the scan
 resumes until k allowed rows are found or its limit is reached (`hnsw.max_scan_tuples`,
-`ivfflat.max_probes`, server defaults); what is still short of k is counted by the result flags.
+`ivfflat.max_probes`, server settings); what is still short of k is counted by the result flags.
 `relaxed_order` may return rows slightly out of order, so they are re-sorted by distance.
 """
 from __future__ import annotations
