@@ -271,3 +271,60 @@ def test_report_shows_mode_ceiling_and_shortfall(runs, tmp_path):
     meta = json.loads((filtered.out_dir / "metadata.json").read_text())["pipelines"]["annoy"]
     assert ">post<" in row and f"{meta['filter']['oracle_ceiling']['nDCG@5']:.4f}" in row
     assert f">{meta['filter']['short_of_k']} (" in row
+
+
+VECTOR_DBS = {
+    "pgvector": ("psycopg", [{"type": "pgvector", "build": {"kind": "exact"}},
+                             {"type": "pgvector", "build": {"kind": "hnsw", "m": 8},
+                              "search": {"ef_search": 10}}]),
+    # LanceDB's IVF needs >= 256 vectors: its ANN kinds are tested in test_lancedb.py.
+    "lancedb": ("lancedb", [{"type": "lancedb", "build": {"kind": "exact"}}]),
+}
+
+
+@pytest.mark.parametrize("db", VECTOR_DBS)
+def test_vector_database_backends_pre_filter_in_a_real_run(data, runs, tiny_st, tmp_path,
+                                                          monkeypatch, db):
+    """pgvector (SQL WHERE, iterative scans) and LanceDB (prefilter) under the same-source
+    filter: exact kinds equal flat's filtered run, ANN kinds return only allowed documents with
+    filter-aware ann_recall near 1, mode `pre`, nothing short of k."""
+    module, points = VECTOR_DBS[db]
+    pytest.importorskip(module)
+    if db == "pgvector":
+        pytest.importorskip("pgserver")
+        import tempfile
+        monkeypatch.delenv("HARNESS_PG_DSN", raising=False)
+        # Short path: Unix socket names are limited to 107 bytes.
+        root = tempfile.mkdtemp(prefix="hpg-", dir="/tmp")
+        monkeypatch.setenv("HARNESS_PG_ROOT", root)
+    folder, meta, qmeta = data
+    _, filtered = runs
+    flat = run_of(filtered, "flat")
+    out = run_benchmark(cfg(folder, tiny_st, [{"name": db, "filter": SAME, "retriever": {
+        "type": "dense", "index": points}}]), tmp_path / "out", cache_dir=tmp_path / "cache",
+        progress=False)
+    assert all(r.error is None for r in out.results), [r.error for r in out.results]
+    pipelines = json.loads((out.out_dir / "metadata.json").read_text())["pipelines"]
+    assert len(out.results) == len(points)
+    for result in out.results:
+        name = result.pipeline.name
+        for qid, docs in result.run.items():
+            assert len(docs) == 5 and set(docs) <= allowed(meta, qmeta, qid)
+            if "exact" in name:
+                assert [s for _, s in ranked(docs)] == pytest.approx(
+                    [s for _, s in ranked(flat[qid])], abs=1e-4)
+        recall = out.evaluations[name].aggregate["ann_recall@5"]
+        assert recall == 1.0 if "exact" in name else recall >= 0.9
+        assert pipelines[name]["filter"]["mode"] == "pre"
+        assert pipelines[name]["filter"]["short_of_k"] == 0
+        if db == "pgvector" and "hnsw" in name:  # how the filtered HNSW scans were run
+            stats = pipelines[name]["stage_stats"]
+            assert any(st.get("filter_iterative_scan") == "relaxed_order" for st in stats.values())
+    del out, result
+    import gc
+    gc.collect()  # the run's memo held the last index: once freed, an embedded server stops
+    from harness.engines import postgres
+    assert postgres._shared is None
+    if db == "pgvector":
+        import shutil
+        shutil.rmtree(root)

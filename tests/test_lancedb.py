@@ -69,3 +69,36 @@ def test_refusals_name_the_field_and_the_limit(tmp_path, data):
                      "search": {"ef": 32, "refine_factor": 5}}, k=10)
     with pytest.raises(ConfigError, match=r"search.nprobes: 9 > partitions=8"):
         parse_sweep({"type": "lancedb", "search": {"nprobes": 9}}, k=10)
+
+
+def test_filtered_search_uses_the_prefilter(tmp_path, data):
+    from harness.ann.recall import filtered_exact_neighbours, result_flags
+    from harness.filters.allowed import AllowedSet
+    X, Q, _ = data
+    rng = np.random.default_rng(4)
+    sets = [AllowedSet(f"s{f}", rng.random(len(X)) < f) for f in (0.3, 0.02)]
+    sets.append(AllowedSet("none", np.zeros(len(X), dtype=bool)))
+    exact = make(tmp_path, kind="exact")
+    exact.build(X)
+    hnsw = make(tmp_path, kind="ivf_hnsw_sq", partitions=2, m=16, ef_construction=100,
+                nprobes=2, ef=100)
+    hnsw.build(X)
+    assert type(hnsw).FILTER_MODE == "pre"
+    for allowed in sets:
+        truth_ids, truth_scores = filtered_exact_neighbours(X, Q, 10, [allowed.rows] * len(Q))
+        ids, scores = exact.search_filtered(Q, 10, allowed)
+        np.testing.assert_array_equal(ids, truth_ids)
+        np.testing.assert_allclose(scores, truth_scores, atol=1e-5)
+        ids, _ = hnsw.search_filtered(Q, 10, allowed)
+        assert np.isin(ids[ids >= 0], allowed.rows).all()
+        assert ((ids >= 0).sum(1) == min(10, allowed.size)).all(), allowed.key
+        assert ann_recall(ids, X, Q, truth_ids, truth_scores, 10).mean() >= 0.9, allowed.key
+    # IVF_PQ probing 1 of 4 partitions: the rare allowed rows mostly lie in others, so queries
+    # come back short of k (padded, counted); probing all partitions finds them.
+    pq = make(tmp_path, kind="ivf_pq", partitions=4, sub_vectors=8, nprobes=1)
+    pq.build(X)
+    ids, _ = pq.search_filtered(Q, 10, sets[1])
+    short = int(((ids >= 0).sum(1) < 10).sum())
+    assert short > 0 and result_flags(ids, 10)["short"] == short
+    pq.set_search_params(nprobes=4)
+    assert ((pq.search_filtered(Q, 10, sets[1])[0] >= 0).sum(1) == 10).all()

@@ -285,3 +285,62 @@ def test_run_exact_pgvector_equals_flat_and_records_build_stats(tiny_beir, tmp_p
     gc.collect()  # the run's memo held the last index: once freed, the server stops
     postgres.release(None)
     assert postgres._shared is None and postgres_pids(pg_root) == []
+
+
+def allowed_sets(n, rng):
+    """Allowed sets of ~30% and ~2% of the rows, and one of 4 rows (fewer than k)."""
+    from harness.filters.allowed import AllowedSet
+    sets = []
+    for i, frac in enumerate([0.3, 0.02]):
+        sets.append(AllowedSet(f"s{i}", rng.random(n) < frac))
+    tiny = np.zeros(n, dtype=bool)
+    tiny[[3, 99, 500, 777]] = True
+    return sets + [AllowedSet("tiny", tiny)]
+
+
+def test_filtered_search_is_a_sql_pre_filter_with_iterative_index_scans(tmp_path, pg_root, data):
+    from harness.ann.recall import filtered_exact_neighbours, result_flags
+    X, Q, _ = data
+    sets = allowed_sets(len(X), np.random.default_rng(3))
+    exact = make(tmp_path, kind="exact")
+    exact.build(X)
+    hnsw = make(tmp_path, kind="hnsw", m=16, ef_construction=64, ef_search=40)
+    hnsw.build(X)
+    assert type(hnsw).FILTER_MODE == "pre"
+    assert hnsw.build_stats()["filter_iterative_scan"] == "relaxed_order"
+    for allowed in sets:
+        truth_ids, truth_scores = filtered_exact_neighbours(X, Q, 10, [allowed.rows] * len(Q))
+        ids, scores = exact.search_filtered(Q, 10, allowed)
+        np.testing.assert_array_equal(ids, truth_ids)
+        np.testing.assert_allclose(scores, truth_scores, atol=1e-5)
+        ids, scores = hnsw.search_filtered(Q, 10, allowed)
+        found = ids >= 0
+        assert np.isin(ids[found], allowed.rows).all()
+        # The iterative scan goes on past ef_search=40 candidates: at 2% (16 allowed rows of 800)
+        # a plain HNSW scan would keep almost none; none is short of min(k, allowed).
+        assert (found.sum(1) == min(10, allowed.size)).all(), allowed.key
+        assert ann_recall(ids, X, Q, truth_ids, truth_scores, 10).mean() >= 0.9, allowed.key
+        assert (np.diff(scores[:, :min(10, allowed.size)], axis=1) <= 1e-6).all()  # re-sorted
+        rows = np.nonzero(found)[0]
+        np.testing.assert_allclose(scores[found], np.einsum("nd,nd->n", Q[rows], X[ids[found]]),
+                                   atol=1e-4)
+    conn = hnsw._client._conn
+    assert conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "off"  # only while filtered
+    plan = conn.execute(f"EXPLAIN SELECT id FROM {hnsw.table} WHERE id + 0 = ANY(%(ids)s) "
+                        f"ORDER BY embedding <#> %(q)s LIMIT 10",
+                        {"q": Q[0], "ids": sets[2].cache["pgvector"]}).fetchall()
+    assert "embedding_idx" in str(plan)  # the HNSW index, not the primary key and a sort
+
+    ivf = make(tmp_path, kind="ivfflat", lists=20, probes=1)
+    ivf.build(X)
+    rare = sets[1]
+    ids, _ = ivf.search_filtered(Q, 10, rare)
+    assert ((ids >= 0).sum(1) == 10).all()  # iterative scan probes more lists
+    # Capped at the configured list (no iteration): the rare rows are mostly elsewhere, so
+    # queries come back short, padded with -1 and counted, never hidden.
+    ivf._client._conn.execute("SET ivfflat.max_probes = 1")
+    ids, _ = ivf.search_filtered(Q, 10, rare)
+    short = int(((ids >= 0).sum(1) < 10).sum())
+    assert short > 0 and result_flags(ids, 10)["short"] == short
+    assert np.isin(ids[ids >= 0], rare.rows).all()
+    exact.close(), hnsw.close(), ivf.close()

@@ -58,9 +58,11 @@ class LanceDBParams(ANNParams):
 @register("ann", "lancedb", params=LanceDBParams, requires=("lancedb",),
           install_hint="pip install 'retrieval-harness[lancedb]'")
 class LanceDBIndex:
-    """LanceDB on disk: IVF_PQ, IVF_HNSW_SQ or exact scan."""
+    """LanceDB on disk: IVF_PQ, IVF_HNSW_SQ or exact scan; filtered: LanceDB's prefilter
+    (`where("id IN (...)", prefilter=True)`): the index is searched among the allowed rows only."""
 
     name = "lancedb"
+    FILTER_MODE = "pre"
     threads = 1  # one query at a time through the query builder
 
     def __init__(self, params: LanceDBParams, ctx: RunContext):
@@ -109,6 +111,9 @@ class LanceDBIndex:
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return search_table(self._table, self.params, self.dim, Q, k, self.path)
 
+    def search_filtered(self, Q: np.ndarray, k: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+        return search_table(self._table, self.params, self.dim, Q, k, self.path, allowed)
+
     def shared_client(self) -> "LanceDBClient":
         """A picklable reader of this table (the load test's client processes share it on disk
         instead of each building its own)."""
@@ -119,8 +124,18 @@ class LanceDBIndex:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
 
-def search_table(table, p: LanceDBParams, dim: int, Q: np.ndarray, k: int, where
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def id_predicate(allowed) -> str:
+    """The SQL predicate LanceDB filters by: the allowed ids (an AllowedSet), built once per set."""
+    if "lancedb" not in allowed.cache:
+        rows = allowed.rows
+        allowed.cache["lancedb"] = (f"id IN ({', '.join(map(str, rows.tolist()))})" if len(rows)
+                                    else "false")
+    return allowed.cache["lancedb"]
+
+
+def search_table(table, p: LanceDBParams, dim: int, Q: np.ndarray, k: int, where,
+                 allowed=None) -> tuple[np.ndarray, np.ndarray]:
+    """The top k of each query; with `allowed`, among those ids only (LanceDB's prefilter)."""
     if Q.shape[1] != dim:
         raise ConfigError(f"lancedb table at {where} holds {dim}-dimensional vectors but the "
                           f"queries have {Q.shape[1]}: encode both with the same model")
@@ -128,6 +143,8 @@ def search_table(table, p: LanceDBParams, dim: int, Q: np.ndarray, k: int, where
     scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
     for i, q in enumerate(Q):
         query = table.search(q).distance_type(p.metric).limit(k).select(["id", "_distance"])
+        if allowed is not None:
+            query = query.where(id_predicate(allowed), prefilter=True)
         if p.kind == "exact":
             query = query.bypass_vector_index()
         else:

@@ -5,6 +5,14 @@ documents), and each query is one SQL statement over a connection: single-query 
 q/s include the client round trip and the server's planning, unlike the in-process backends.
 The server is the one of `dsn` / $HARNESS_PG_DSN, else an embedded one (harness.engines.postgres).
 Each index is its own table, named per run and dropped when the index is freed unless `keep`.
+
+Filtered search is a pre-filter in SQL: `WHERE id = ANY(<allowed ids>)` (`id + 0` for the ANN
+kinds), the id array sent as one binary parameter built once per allowed set. An HNSW or IVFFlat scan applies that WHERE to
+the rows its index returns, so alone it would return fewer than k rows at low selectivity; the
+filtered queries run with pgvector 0.8's iterative index scans (`ITERATIVE_SCAN`): the scan
+resumes until k allowed rows are found or its limit is reached (`hnsw.max_scan_tuples`,
+`ivfflat.max_probes`, server settings); what is still short of k is counted by the result flags.
+`relaxed_order` may return rows slightly out of order, so they are re-sorted by distance.
 """
 from __future__ import annotations
 
@@ -24,6 +32,9 @@ from harness.evaluation.timing import time_call
 # operator class, distance operator, score from distance (SQL)
 _METRICS = {"ip": ("vector_ip_ops", "<#>", "-({d})"),
             "cosine": ("vector_cosine_ops", "<=>", "1 - ({d})")}
+# pgvector's iterative scan mode for filtered HNSW / IVFFlat queries (recorded in build stats).
+ITERATIVE_SCAN = "relaxed_order"
+_INT4_OID = 23
 
 
 class PgvectorParams(ANNParams):
@@ -66,6 +77,17 @@ def _copy_payload(X: np.ndarray) -> bytes:
     return b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff"
 
 
+class IdArray:
+    """Row ids sent as one binary PostgreSQL int4[] parameter (built once per allowed set)."""
+
+    def __init__(self, ids: np.ndarray):
+        n = len(ids)
+        header = np.array([1, 0, _INT4_OID, n, 1], ">i4").tobytes()  # ndim, nulls, oid, size, lb
+        items = np.empty((n, 2), ">i4")
+        items[:, 0], items[:, 1] = 4, ids
+        self.payload = header + items.tobytes()
+
+
 def _vector_dumper(conn):
     """A binary dumper sending float32 numpy rows as pgvector `vector` parameters."""
     import psycopg
@@ -81,7 +103,15 @@ def _vector_dumper(conn):
         def dump(self, obj: np.ndarray) -> bytes:
             return np.array([obj.shape[-1], 0], ">i2").tobytes() + obj.astype(">f4").tobytes()
 
+    class IdArrayDumper(Dumper):
+        format = psycopg.pq.Format.BINARY
+        oid = conn.adapters.types["int4"].array_oid
+
+        def dump(self, obj: IdArray) -> bytes:
+            return obj.payload
+
     conn.adapters.register_dumper(np.ndarray, VectorDumper)
+    conn.adapters.register_dumper(IdArray, IdArrayDumper)
 
 
 def connect(dsn: str):
@@ -127,17 +157,44 @@ class PgvectorClient:
             self._conn.execute(f"SET ivfflat.probes = {int(self.params.probes)}")
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if Q.shape[1] != self.dim:
-            raise ConfigError(f"pgvector table {self.table} holds {self.dim}-dimensional vectors but "
-                              f"the queries have {Q.shape[1]}: encode both with the same model")
         _, op, score = _METRICS[self.params.metric]
         sql = (f"SELECT id, {score.format(d=f'embedding {op} %(q)s')} FROM {self.table} "
                f"ORDER BY embedding {op} %(q)s LIMIT {int(k)}")
+        return self._run(sql, Q, k, {})
+
+    def search_filtered(self, Q: np.ndarray, k: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+        """The top k among the allowed rows (an AllowedSet): a WHERE on the ids, with iterative
+        index scans for the ANN kinds (set for these queries only: an unfiltered search keeps
+        the configured ef_search / probes exactly)."""
+        _, op, score = _METRICS[self.params.metric]
+        iterative = self.params.kind != "exact"
+        # The planner would serve a small allowed set from the primary key and sort it (exact
+        # search): `id + 0` has no b-tree, so an ANN kind scans its own index as configured.
+        column = "id + 0" if iterative else "id"
+        # MATERIALIZED: the index scan's LIMIT applies first, then its rows are put in order.
+        sql = (f"WITH hits AS MATERIALIZED (SELECT id, embedding {op} %(q)s AS d FROM {self.table} "
+               f"WHERE {column} = ANY(%(ids)s) ORDER BY embedding {op} %(q)s LIMIT {int(k)}) "
+               f"SELECT id, {score.format(d='d')} FROM hits ORDER BY d, id")
+        ids = allowed.cache.get("pgvector")
+        if ids is None:
+            ids = allowed.cache["pgvector"] = IdArray(allowed.rows)
+        if iterative:
+            self._conn.execute(f"SET {self.params.kind}.iterative_scan = {ITERATIVE_SCAN}")
+        try:
+            return self._run(sql, Q, k, {"ids": ids})
+        finally:
+            if iterative:
+                self._conn.execute(f"RESET {self.params.kind}.iterative_scan")
+
+    def _run(self, sql: str, Q: np.ndarray, k: int, args: dict) -> tuple[np.ndarray, np.ndarray]:
+        if Q.shape[1] != self.dim:
+            raise ConfigError(f"pgvector table {self.table} holds {self.dim}-dimensional vectors but "
+                              f"the queries have {Q.shape[1]}: encode both with the same model")
         ids = np.full((len(Q), k), -1, dtype=np.int64)
         scores = np.full((len(Q), k), -np.inf, dtype=np.float32)
         cur = self._conn.cursor(binary=True)
         for i, q in enumerate(Q):
-            rows = cur.execute(sql, {"q": q}, prepare=True).fetchall()
+            rows = cur.execute(sql, {"q": q, **args}, prepare=True).fetchall()
             if rows:
                 got = np.asarray(rows, dtype=np.float64)
                 ids[i, :len(rows)], scores[i, :len(rows)] = got[:, 0], got[:, 1]
@@ -163,9 +220,11 @@ def _drop(conn, table: str, keep: bool, server) -> None:
 @register("ann", "pgvector", params=PgvectorParams, requires=("psycopg",),
           install_hint="pip install 'retrieval-harness[pgvector]'")
 class PgvectorIndex:
-    """PostgreSQL + pgvector: HNSW, IVFFlat or exact scan, over SQL."""
+    """PostgreSQL + pgvector: HNSW, IVFFlat or exact scan, over SQL; filtered: a WHERE on the
+    allowed ids (a pre-filter; HNSW / IVFFlat with iterative index scans)."""
 
     name = "pgvector"
+    FILTER_MODE = "pre"
     threads = 1  # one connection: queries run one after another, whatever the batch
 
     def __init__(self, params: PgvectorParams, ctx: RunContext):
@@ -209,14 +268,17 @@ class PgvectorIndex:
         memory = self._server.memory_bytes() if self._server else None
         if memory is not None:
             self._stats["server_rss_bytes"] = memory
+        if p.kind != "exact":  # how a filtered query scans the index
+            self._stats["filter_iterative_scan"] = ITERATIVE_SCAN
         self._client = PgvectorClient(dsn, table, p, d).open()
         self._finalizer.detach()
         client, server = self._client, self._server  # not self: the finalizer must not hold it
         self._finalizer = weakref.finalize(self, lambda: (client.close(),
                                                           _drop(conn, table, p.keep, server)))
 
-    def build_stats(self) -> dict[str, float]:
-        """Ingest and index-build times apart, ingest rows/s, the server's memory after build."""
+    def build_stats(self) -> dict[str, Any]:
+        """Ingest and index-build times apart, ingest rows/s, the server's memory after build,
+        the iterative scan mode of filtered queries."""
         return dict(self._stats)
 
     def shared_client(self) -> PgvectorClient:
@@ -230,6 +292,9 @@ class PgvectorIndex:
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self._client.search(Q, k)
+
+    def search_filtered(self, Q: np.ndarray, k: int, allowed) -> tuple[np.ndarray, np.ndarray]:
+        return self._client.search_filtered(Q, k, allowed)
 
     def nbytes(self) -> int:
         """Table + index on disk (pg_total_relation_size)."""

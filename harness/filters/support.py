@@ -1,7 +1,8 @@
 """Which first stages apply a filter, and how: each declares `FILTER_MODE` on its class.
 
 - "pre": the engine searches only allowed documents (Lucene filter clause, bm25s weight mask,
-  exact search over the subset, faiss IDSelector, hnswlib filter function);
+  exact search over the subset, faiss IDSelector, hnswlib filter function, pgvector's SQL WHERE
+  with iterative index scans, LanceDB's prefilter);
 - "post": the engine searches everything and the harness drops what the filter excludes
   (Annoy, oversampled: it can return fewer than k and miss allowed neighbours);
 - "index": an embedding retriever, whose ANN backend (`index.type`) declares the mode.
@@ -27,6 +28,6 @@ def filter_mode(spec, where: str) -> str:
         what = f"ann backend {backend!r}"
     if mode not in (PRE, POST):
         raise ConfigError(f"{where}: {what} does not support metadata filters; filterable: "
-                          f"bm25, bm25s, dense/dpr with index flat, ivf, hnsw (pre-filter) or "
-                          f"annoy (post-filter)")
+                          f"bm25, bm25s, dense/dpr with index flat, ivf, hnsw, pgvector, lancedb "
+                          f"(pre-filter) or annoy (post-filter)")
     return mode
