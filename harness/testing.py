@@ -103,3 +103,16 @@ def check_ann_search(index, X: np.ndarray, Q: np.ndarray, k: int, what: str) -> 
         assert len(real) == len(set(real.tolist())), f"{what}: repeated ids {row_ids}"
         assert np.isfinite(row_scores[row_ids >= 0]).all(), f"{what}: non-finite scores"
         assert (row_ids[len(real):] == -1).all(), f"{what}: padding is not at the end"
+
+
+def clustered_unit_vectors(seed: int, n: int, d: int, clusters: int, n_queries: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Small ANN test data: (X, Q), n unit vectors around `clusters` random centres and n_queries
+    unit queries near the first corpus points (so every query has close neighbours)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d))
+    X = centres[rng.integers(0, clusters, n)] + 0.5 * rng.standard_normal((n, d))
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    Q = X[:n_queries] + 0.2 * rng.standard_normal((n_queries, d)).astype(np.float32)
+    Q = np.ascontiguousarray(Q / np.linalg.norm(Q, axis=1, keepdims=True), dtype=np.float32)
+    return X, Q

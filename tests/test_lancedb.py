@@ -9,17 +9,13 @@ from harness.ann.recall import ann_recall, exact_neighbours  # noqa: E402
 from harness.ann.sweep import parse_sweep  # noqa: E402
 from harness.core import registry  # noqa: E402
 from harness.core.context import RunContext  # noqa: E402
+from harness.testing import clustered_unit_vectors  # noqa: E402
 from harness.core.errors import ConfigError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(11)
-    centres = rng.standard_normal((16, 32))
-    X = centres[rng.integers(0, 16, 1200)] + 0.5 * rng.standard_normal((1200, 32))
-    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
-    Q = X[:30] + 0.2 * rng.standard_normal((30, 32)).astype(np.float32)
-    Q = np.ascontiguousarray(Q / np.linalg.norm(Q, axis=1, keepdims=True), dtype=np.float32)
+    X, Q = clustered_unit_vectors(11, 1200, 32, 16, 30)
     return X, Q, exact_neighbours(X, Q, 10)
 
 

@@ -19,6 +19,7 @@ pytest.importorskip("pgserver")
 from harness.ann.recall import ann_recall, exact_neighbours  # noqa: E402
 from harness.core import registry  # noqa: E402
 from harness.core.context import RunContext  # noqa: E402
+from harness.testing import clustered_unit_vectors  # noqa: E402
 from harness.core.errors import ConfigError  # noqa: E402
 from harness.engines import postgres  # noqa: E402
 
@@ -27,12 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(5)
-    centres = rng.standard_normal((10, 16))
-    X = centres[rng.integers(0, 10, 800)] + 0.5 * rng.standard_normal((800, 16))
-    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
-    Q = X[:30] + 0.2 * rng.standard_normal((30, 16)).astype(np.float32)
-    Q = np.ascontiguousarray(Q / np.linalg.norm(Q, axis=1, keepdims=True), dtype=np.float32)
+    X, Q = clustered_unit_vectors(5, 800, 16, 10, 30)
     return X, Q, exact_neighbours(X, Q, 10)
 
 
