@@ -1,11 +1,12 @@
 """Inference-backend speed on SciFact text, in one process: torch vs onnx vs onnx-int8.
 
     .venv/bin/python benchmarks/backends.py [--docs 150] [--queries 30] [--pairs 200]
-                                            [--rounds 3] [--threads 1]
+                                            [--rounds 3] [--threads 1] [--cross-encoder DIR]
 
 Per backend: MiniLM document encoding (docs/s, pooled + token embeddings, as the dense stage
 with a MaxSim rerank computes them), single-query encoding latency (p50/p95, the live part of a
-dense query), and cross-encoder scoring (pairs/s). The cross-encoder is all-MiniLM-L6-v2's
+dense query), and cross-encoder scoring (pairs/s). The cross-encoder is --cross-encoder (e.g. one
+trained by a `train:` section, taken out with `harness models export`), else all-MiniLM-L6-v2's
 backbone with a randomly initialised (seeded) classification head: its scores mean nothing, its
 speed is a MiniLM cross-encoder's (speed only, no quality). Rounds alternate the backends so load
 drift hits each alike; medians are printed with the ratios to torch. ONNX exports are cached
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cross-encoder", default=None, metavar="DIR",
+                    help="a cross-encoder folder (default: MiniLM with a random head, speed only)")
     args = ap.parse_args(argv)
 
     import torch
@@ -67,7 +70,7 @@ def main(argv=None) -> int:
     pairs = [(f"q{i % len(queries)}", doc_ids[i % len(doc_ids)]) for i in range(args.pairs)]
     cache_dir = default_cache_dir()
     ctx = RunContext(cache_dir=cache_dir, threads=args.threads, progress=False)
-    ce_path = random_head_cross_encoder(cache_dir)
+    ce_path = args.cross_encoder or random_head_cross_encoder(cache_dir)
     ce_plugin = registry.get("reranker", "cross-encoder")
 
     encoders, rerankers = {}, {}
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
                                                ctx)
     print(f"date={time.strftime('%Y-%m-%d %H:%M:%S %Z')} docs={len(texts)} "
           f"queries={len(queries)} pairs={len(pairs)} rounds={args.rounds} "
-          f"threads={args.threads}")
+          f"threads={args.threads} cross_encoder={args.cross_encoder or 'random head'}")
 
     samples = {b: {"docs/s": [], "p50 ms": [], "p95 ms": [], "CE pairs/s": []} for b in BACKENDS}
     vectors = {}

@@ -132,14 +132,33 @@ def test_any_hyperparameter_change_retrains(faq, bases, tmp_path):
     split = data.load("bi", cfg.train["bi"], cfg)
     keys = set()
     for change in ({}, {"lr": 5e-4}, {"epochs": 2}, {"seed": 1}, {"negatives": "none"},
-                   {"max_length": 16}, {"max_queries": 20}):
+                   {"max_length": 16}, {"max_queries": 20}, {"random_negatives": 1}):
         s = TrainSpec(**{**cfg.train["bi"].model_dump(), **change})
         keys.add(store.training_key(s, "fp", data.data_key(s, split), "cpu"))
-    assert len(keys) == 7
+    assert len(keys) == 8
     assert store.training_key(cfg.train["bi"], "fp", data.data_key(cfg.train["bi"], split),
                               "cpu") in keys  # same spec, same key
     s = cfg.train["bi"]
     assert store.training_key(s, "other-base", data.data_key(s, split), "cpu") not in keys
+
+
+def test_random_negatives_follow_the_mined_ones(faq, bases, tmp_path):
+    cfg = config(faq, bases)
+    s = TrainSpec(**{**cfg.train["ce"].model_dump(), "random_negatives": 3})
+    split = data.load("ce", s, cfg)
+    mined = data.examples(cfg.train["ce"], split, ctx(tmp_path))
+    both = data.examples(s, split, ctx(tmp_path))
+    assert both == data.examples(s, split, ctx(tmp_path))  # seeded
+    texts = [doc.full_text for doc in split.corpus.values()]
+    answers = {q: split.corpus[d].full_text for q, docs in split.qrels.items() for d in docs}
+    for i, q in enumerate(both.qids):
+        assert both.negatives[i][:2] == mined.negatives[i]  # the mined ones are unchanged
+        assert len(both.negatives[i]) == 5
+        assert answers[q] not in both.negatives[i] or texts.count(answers[q]) > 1  # twin texts
+    random_only = TrainSpec(**{**s.model_dump(), "negatives": "none"})
+    assert all(len(n) == 3 for n in data.examples(random_only, split, ctx(tmp_path)).negatives)
+    with pytest.raises(ValueError, match="random_negatives 0"):
+        TrainSpec(**spec("two_tower", bases["st"], random_negatives=1))
 
 
 def test_seeded_training_is_reproducible(faq, bases, tmp_path):

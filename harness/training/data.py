@@ -96,6 +96,10 @@ def _miner_rankings(spec: TrainSpec, train: Dataset, qids: list[str],
     return {q: [d for d, _ in ranked(run.get(q, {}))] for q in qids}
 
 
+def _relevant(train: Dataset, qid: str) -> set[str]:
+    return {d for d, g in train.qrels[qid].items() if g > 0}
+
+
 def examples(spec: TrainSpec, train: Dataset, ctx: RunContext) -> Examples:
     pairs = select(spec, train)
     if not pairs:
@@ -103,19 +107,29 @@ def examples(spec: TrainSpec, train: Dataset, ctx: RunContext) -> Examples:
                           "relevant document in the corpus")
     qids = list(dict.fromkeys(q for q, _ in pairs))
     negatives: list[list[str]] = [[] for _ in pairs]
+    rng = np.random.default_rng(spec.seed)
     if spec.negatives != "none":
         log.info("mining hard negatives with %s for %d training queries", spec.negatives, len(qids))
         ranking = _miner_rankings(spec, train, qids, ctx)
-        rng = np.random.default_rng(spec.seed)
         for i, (q, _) in enumerate(pairs):
-            relevant = {d for d, g in train.qrels[q].items() if g > 0}
-            pool = [d for d in ranking[q][spec.negatives_skip:] if d not in relevant]
+            pool = [d for d in ranking[q][spec.negatives_skip:] if d not in _relevant(train, q)]
             # A seeded sample from the pool, kept in rank order: the very top is where unjudged
             # relevant answers (near-duplicate FAQ entries) sit, so it is not always taken.
             picked = sorted(rng.choice(len(pool), min(spec.num_negatives, len(pool)),
                                        replace=False)) if pool else []
-            negatives[i] = [train.corpus[pool[j]].full_text for j in picked]
+            negatives[i] = [pool[j] for j in picked]
+    if spec.random_negatives:
+        doc_ids = sorted(train.corpus)
+        for i, (q, _) in enumerate(pairs):
+            taken = _relevant(train, q) | set(negatives[i])
+            wanted = len(negatives[i]) + min(spec.random_negatives, len(doc_ids) - len(taken))
+            while len(negatives[i]) < wanted:
+                d = doc_ids[int(rng.integers(len(doc_ids)))]
+                if d not in taken:
+                    taken.add(d)
+                    negatives[i].append(d)
     return Examples(qids=[q for q, _ in pairs], queries=[train.queries[q] for q, _ in pairs],
-                    positives=[train.corpus[d].full_text for _, d in pairs], negatives=negatives,
+                    positives=[train.corpus[d].full_text for _, d in pairs],
+                    negatives=[[train.corpus[d].full_text for d in n] for n in negatives],
                     key=data_key(spec, train))
 

@@ -48,11 +48,14 @@ class TrainSpec(BaseModel):
         "none", description="hard negatives mined by BM25 or by the base model (cross_encoder "
         "needs negatives: none is refused)")
     num_negatives: int = Field(1, ge=1, description="hard negatives per training query")
+    random_negatives: int = Field(0, ge=0, description="negatives drawn uniformly (seeded) from "
+                                  "the training corpus, after the mined ones: a fresh "
+                                  "cross-encoder learns nothing from hard negatives alone")
     negatives_skip: int = Field(0, ge=0, description="top results skipped before mining (they "
                                 "are often unjudged relevant answers)")
     negatives_depth: int = Field(30, ge=1, description="mine among the miner's top N")
     pos_weight: Optional[float] = Field(None, gt=0, description="BCE weight of a positive; "
-                                        "default num_negatives")
+                                        "default: negatives per query (mined + random)")
     max_queries: Optional[int] = Field(None, ge=1, description="train on the first N training "
                                        "queries (seeded shuffle); default all")
     seed: int = 0
@@ -62,11 +65,17 @@ class TrainSpec(BaseModel):
         if self.loss is not None and self.loss not in LOSSES[self.kind]:
             raise ValueError(f"loss {self.loss!r} does not apply to kind {self.kind}; allowed: "
                              f"{', '.join(LOSSES[self.kind])}")
-        if self.kind == "cross_encoder" and self.negatives == "none":
-            raise ValueError("a cross_encoder learns from negatives: set negatives to bm25 or base")
-        if self.kind == "two_tower" and self.negatives != "none":
-            raise ValueError("two_tower trains with in-batch negatives only: negatives must be none")
+        if self.kind == "cross_encoder" and self.negatives == "none" and not self.random_negatives:
+            raise ValueError("a cross_encoder learns from negatives: set negatives to bm25 or "
+                             "base, or random_negatives")
+        if self.kind == "two_tower" and (self.negatives != "none" or self.random_negatives):
+            raise ValueError("two_tower trains with in-batch negatives only: negatives must be "
+                             "none and random_negatives 0")
         return self
+
+    @property
+    def negatives_per_query(self) -> int:
+        return (self.num_negatives if self.negatives != "none" else 0) + self.random_negatives
 
     @property
     def resolved_loss(self) -> str:

@@ -140,7 +140,7 @@ def train_cross_encoder(spec: TrainSpec, ex: Examples, out: Path, work: Path, de
                 rows["query"].append(q)
                 rows["passage"].append(text)
                 rows["label"].append(label)
-        weight = spec.pos_weight if spec.pos_weight is not None else float(spec.num_negatives)
+        weight = spec.pos_weight if spec.pos_weight is not None else float(spec.negatives_per_query)
         loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(weight))
     else:
         rows = {"query": ex.queries, "docs": [[p] + n for p, n in zip(ex.positives, ex.negatives)],
