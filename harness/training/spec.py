@@ -45,8 +45,8 @@ class TrainSpec(BaseModel):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     max_length: int = Field(128, ge=8)
     negatives: Literal["none", "bm25", "base"] = Field(
-        "none", description="hard negatives mined by BM25 or by the base model (cross_encoder "
-        "needs negatives: none is refused)")
+        "none", description="hard negatives mined by BM25 or by the base model (a cross_encoder "
+        "needs these or random_negatives)")
     num_negatives: int = Field(1, ge=1, description="hard negatives per training query")
     random_negatives: int = Field(0, ge=0, description="negatives drawn uniformly (seeded) from "
                                   "the training corpus, after the mined ones: a fresh "
