@@ -112,7 +112,8 @@ def examples(spec: TrainSpec, train: Dataset, ctx: RunContext) -> Examples:
         log.info("mining hard negatives with %s for %d training queries", spec.negatives, len(qids))
         ranking = _miner_rankings(spec, train, qids, ctx)
         for i, (q, _) in enumerate(pairs):
-            pool = [d for d in ranking[q][spec.negatives_skip:] if d not in _relevant(train, q)]
+            relevant = _relevant(train, q)
+            pool = [d for d in ranking[q][spec.negatives_skip:] if d not in relevant]
             # A seeded sample from the pool, kept in rank order: the very top is where unjudged
             # relevant answers (near-duplicate FAQ entries) sit, so it is not always taken.
             picked = sorted(rng.choice(len(pool), min(spec.num_negatives, len(pool)),

@@ -8,7 +8,7 @@ path (which is the training key) and its content fingerprint.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Literal, Optional
+from typing import Any, ClassVar, Dict, Iterator, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,6 +34,8 @@ class TrainSpec(BaseModel):
     """One model to train. Defaults are sized for 2 CPU cores (one epoch, short texts)."""
 
     model_config = ConfigDict(extra="forbid")
+    # Left out of the training key at their default, so models cached before they existed stay valid.
+    KEYED_UNLESS_DEFAULT: ClassVar[tuple[str, ...]] = ("random_negatives",)
     kind: Literal["bi_encoder", "two_tower", "cross_encoder"]
     base: str = Field(min_length=1, description="hub id or folder the model starts from")
     data: TrainData = Field(default_factory=TrainData)
@@ -72,6 +74,14 @@ class TrainSpec(BaseModel):
             raise ValueError("two_tower trains with in-batch negatives only: negatives must be "
                              "none and random_negatives 0")
         return self
+
+    def keyed(self) -> dict:
+        """The spec as JSON data, as the training key hashes it."""
+        data = self.model_dump(mode="json")
+        for name in self.KEYED_UNLESS_DEFAULT:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                del data[name]
+        return data
 
     @property
     def negatives_per_query(self) -> int:

@@ -51,7 +51,7 @@ def library_versions() -> dict:
 
 
 def training_key(spec: TrainSpec, base_fingerprint: str, data_key: str, device: str) -> str:
-    return stable_hash({"format": FORMAT, "spec": spec.model_dump(mode="json"),
+    return stable_hash({"format": FORMAT, "spec": spec.keyed(),
                         "loss": spec.resolved_loss, "base": base_fingerprint, "data": data_key,
                         "versions": library_versions(), "device": device})
 
