@@ -169,6 +169,8 @@ class Config(_Strict):
     diversity: Optional[DiversitySpec] = None
     train: Dict[str, TrainSpec] = Field(default_factory=dict, description="models trained "
                                         "before planning, used as `model: {train: NAME}`")
+    baseline: Optional[str] = Field(None, min_length=1, description="the pipeline the report "
+                                    "compares every other against (default: the first)")
     pipelines: List[PipelineSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -323,9 +325,13 @@ def validate(data: Any, source: str = "<config>") -> Config:
     if not errors:  # fusion inputs name pipelines of the plan (sweep points, reranked ones)
         from harness.execution.plan import Planner
         try:
-            Planner(checked).pipelines()
+            names = [p.name for p in Planner(checked).pipelines()]
         except HarnessError as exc:
             errors.append(str(exc))
+        else:
+            if config.baseline is not None and config.baseline not in names:
+                errors.append(f"baseline: {config.baseline!r} is not a pipeline of this config "
+                              f"(pipelines: {', '.join(names)})")
     if errors:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(errors))
     return config
@@ -335,9 +341,10 @@ def dump(config: Config) -> str:
     """The config as saved with results: every field, explicit nulls included (a plugin parameter
     set to null must stay null), so loading this text reproduces the run. Its sha256 is the
     run's `config_hash`."""
-    # An empty `train:` is left out: configs without training keep their hash.
-    return yaml.safe_dump(config.model_dump(mode="json", exclude=None if config.train else {"train"}),
-                          sort_keys=False)
+    # An empty `train:` and an unset `baseline` are left out: configs without them keep their hash.
+    unset = {field for field, value in (("train", config.train), ("baseline", config.baseline))
+             if not value}
+    return yaml.safe_dump(config.model_dump(mode="json", exclude=unset or None), sort_keys=False)
 
 
 def load(path: Union[str, Path]) -> Config:

@@ -7,12 +7,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from harness import config as config_mod
 from harness.execution.benchmark import run_benchmark
 from harness.config import Config
-from harness.core.errors import DataError
+from harness.core.errors import ConfigError, DataError
 from harness.evaluation import significance as sig
 from harness.evaluation.metrics import evaluate, parse_measures
 from harness.reports import build_report
@@ -463,3 +464,26 @@ def test_real_run_report_renders_in_headless_chromium(real_run, real_report, tmp
     page = parse(dom.stdout)
     assert page.root.get("data-report-ready") == "1" and "data-report-error" not in page.root
     assert_report_shows_every_run(page, real_run)
+
+
+def test_the_configs_baseline_is_the_reports_baseline(tmp_path):
+    """`baseline:` in a config: a real run's report tests every other pipeline against it, and
+    `--baseline` still overrides it; a config without it keeps its hash (the key is left out)."""
+    data = {"name": "with-baseline", "k": 20, "isolation": "none", "measures": ["nDCG@10"],
+            "dataset": {"name": "scifact", "split": "test",
+                        "slice": {"queries": 8, "extra_docs": 50}},
+            "timing": {"latency_queries": 0},
+            "pipelines": [{"name": "bm25s", "retriever": {"type": "bm25s"},
+                           "rerank": {"type": "oracle", "depth": 5}}]}
+    assert "baseline" not in yaml.safe_load(config_mod.dump(config_mod.validate(data)))
+    cfg = config_mod.validate({**data, "baseline": "bm25s>>oracle@5"})
+    out = run_benchmark(cfg, tmp_path / "results", cache_dir=tmp_path / "cache",
+                        progress=False).out_dir
+    rows = read_csv(build_report(out, tmp_path / "rep").parent / "summary.csv")
+    assert {r["pipeline"]: r["baseline"] for r in rows} == {"bm25s": "bm25s>>oracle@5",
+                                                           "bm25s>>oracle@5": ""}
+    rows = read_csv(build_report(out, tmp_path / "rep2", baseline="bm25s").parent / "summary.csv")
+    assert {r["pipeline"]: r["baseline"] for r in rows} == {"bm25s": "", "bm25s>>oracle@5": "bm25s"}
+    with pytest.raises(ConfigError, match=r"baseline: 'bm25' is not a pipeline of this config "
+                                          r"\(pipelines: bm25s, bm25s>>oracle@5\)"):
+        config_mod.validate({**data, "baseline": "bm25"})

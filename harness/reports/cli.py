@@ -16,7 +16,8 @@ _DIR = click.Path(file_okay=False)
 @click.argument("results_dir", type=_DIR)
 @click.argument("results_dir_b", type=_DIR, required=False)
 @click.option("--baseline", metavar="PIPELINE",
-              help="Pipeline the others are tested against (default: first in metrics.csv).")
+              help="Pipeline the others are tested against (default: the config's `baseline`, "
+                   "else the first in metrics.csv).")
 @click.option("--pair", nargs=2, metavar="A B",
               help="Drill down into this pipeline pair only (default: baseline vs each other).")
 @click.option("--out", "out_dir", type=_DIR,

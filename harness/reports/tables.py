@@ -5,6 +5,7 @@ column (higher is better for all of them), every (stage, mode, stat) in timings.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -13,6 +14,8 @@ from harness.core.errors import HarnessError
 from harness.evaluation import significance as sig
 from harness.storage.results_folder import Results
 from harness.storage.results_folder import layout as L
+
+log = logging.getLogger(__name__)
 
 PRIMARY_MEASURES = ("nDCG@10",)  # the quality axis of plots and drill-downs, when present
 
@@ -63,9 +66,17 @@ class SignificanceRow:
 
 
 def choose_baseline(results: Results, baseline: Optional[str]) -> str:
+    """`baseline`, else the config's `baseline` when that pipeline has metrics, else the first."""
     if not results.metrics:
         raise HarnessError(f"{results.path}: metrics.csv has no rows; nothing to report")
     if baseline is None:
+        configured = (results.config().get("baseline")
+                      if (results.path / L.CONFIG).exists() else None)
+        if configured in results.metrics:
+            return configured
+        if configured is not None:
+            log.warning("the config's baseline %r has no metrics (failed?); comparing against "
+                        "the first pipeline instead", configured)
         return next(iter(results.metrics))
     if baseline not in results.metrics:
         raise HarnessError(f"baseline {baseline!r} has no metrics; pipelines with metrics: "
