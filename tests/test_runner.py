@@ -255,3 +255,20 @@ def test_ann_index_sweep_runs_with_a_token_embedding_rerank(tiny_beir, tmp_path)
     outcome = run_benchmark(cfg, tmp_path / "out", progress=False)
     assert [r.pipeline.name for r in outcome.results if r.error] == []
     assert len(outcome.results) == 6  # 3 index points, each with and without the rerank
+
+
+def test_provenance_is_the_git_state_when_the_run_started(tiny_beir, tmp_path, monkeypatch):
+    """A commit made while a long run works is not recorded as the code that ran."""
+    from harness.execution import benchmark
+    state = {"git_commit": "at-start", "git_dirty": False}
+    real_execute = benchmark.execute
+
+    def execute(*args, **kwargs):
+        state["git_commit"] = "committed-during-the-run"
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "git_state", lambda cwd: dict(state))
+    monkeypatch.setattr(benchmark, "execute", execute)
+    cfg = make_config(tiny_beir, [{"name": "overlap", "retriever": {"type": "fake-overlap"}}])
+    out = run_benchmark(cfg, tmp_path / "out", progress=False).out_dir
+    assert json.loads((out / "metadata.json").read_text())["git_commit"] == "at-start"

@@ -1,6 +1,7 @@
 """Fine-tuning inside the benchmark (harness/training) on tiny models and a tiny dataset: each
 trainer learns (its loss falls), trained models are cached by content and reused, the leakage
 guard refuses overlapping splits, and trained folders load through the ordinary loaders."""
+import hashlib
 import json
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def test_run_trains_once_then_reuses(faq, bases, tmp_path):
     assert res.pipelines["ft"].models["retriever:dense"]["model"]["name"].startswith(
         str(cache / "trained" / trained["bi"]["key"]))
     assert "train" in res.config()["pipelines"][1]["retriever"]["model"]  # config as written
+    # ... and it is what config_hash hashes, not the config with trained folders in place
+    assert res.metadata["config_hash"] == hashlib.sha256(
+        (first.out_dir / "config.yaml").read_bytes()).hexdigest()
     assert res.metrics["ft"]["nDCG@10"] != res.metrics["base"]["nDCG@10"]
     from harness.reports.report import build_report
     page = build_report(first.out_dir, tmp_path / "report").read_text(encoding="utf-8")

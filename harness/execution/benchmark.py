@@ -153,6 +153,10 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
                   force: bool = False, cache_dir: Optional[Path] = None,
                   progress: bool = True) -> BenchmarkOutcome:
     started = time.time()
+    # The code and config that run are the ones at the start: a commit made during a long run
+    # must not be recorded as its provenance, nor trained-model folders hashed as its config.
+    provenance = {"config_hash": hashlib.sha256(dump_config(config).encode("utf-8")).hexdigest(),
+                  **git_state(Path(__file__).resolve().parent.parent)}
     measures = parse_measures(config.measures)
     dataset = prepare_dataset(config, max_queries)
     from harness.evaluation.diversity import check_alpha
@@ -222,8 +226,7 @@ def run_benchmark(config: Config, out_dir: Optional[Path] = None, max_queries: O
         "config_name": config.name,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": time.time() - started,
-        "config_hash": hashlib.sha256(dump_config(config).encode("utf-8")).hexdigest(),
-        **git_state(Path(__file__).resolve().parent.parent),
+        **provenance,
         "environment": environment(ctx.device, ctx.threads),
         "executor": config.executor,
         "dataset": {"name": dataset.name, "split": dataset.split, "checksums": dataset.checksums,
