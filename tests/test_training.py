@@ -3,6 +3,7 @@ trainer learns (its loss falls), trained models are cached by content and reused
 guard refuses overlapping splits, and trained folders load through the ordinary loaders."""
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -266,7 +267,12 @@ def test_a_failed_or_killed_training_leaves_nothing_to_reuse(tmp_path):
     proc = subprocess.Popen(["true"])
     proc.wait()
     stale = store.root(tmp_path) / f".tmp-{key[:16]}-{proc.pid}"  # a killed run's leftovers
-    (stale / "model").mkdir(parents=True)
+    abandoned = store.root(tmp_path) / f".tmp-{'cd' * 8}-{proc.pid}"  # a model never retrained
+    running = store.root(tmp_path) / f".tmp-{'ef' * 8}-{os.getpid()}"  # training right now
+    for folder in (stale, abandoned, running):
+        (folder / "model").mkdir(parents=True)
     folder = store.save(tmp_path, key, lambda f: {"spec": {"kind": "bi_encoder"}})
-    assert not stale.exists() and store.load(tmp_path, key)["key"] == key
-    assert [p.name for p in store.root(tmp_path).iterdir()] == [folder.name]
+    assert not stale.exists() and not abandoned.exists() and running.exists()
+    assert store.load(tmp_path, key)["key"] == key
+    assert sorted(p.name for p in store.root(tmp_path).iterdir()) == sorted(
+        [folder.name, running.name])

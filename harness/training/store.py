@@ -74,7 +74,7 @@ def load(cache_dir: Path, key: str) -> Optional[dict]:
 def save(cache_dir: Path, key: str, build) -> Path:
     """Run `build(folder) -> metadata` in a temporary folder and move it into place."""
     final = root(cache_dir) / key
-    for stale in root(cache_dir).glob(f".tmp-{key[:16]}-*"):  # left by a killed run
+    for stale in root(cache_dir).glob(".tmp-*-*"):  # left by killed runs, of any model
         if not _alive(int(stale.name.rsplit("-", 1)[1])):
             shutil.rmtree(stale, ignore_errors=True)
     work = root(cache_dir) / f".tmp-{key[:16]}-{os.getpid()}"
