@@ -18,10 +18,12 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import platform
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -101,6 +103,22 @@ def _torch_loader(kind: str):
     return {"sentence-transformer": SentenceTransformer, "cross-encoder": CrossEncoder}[kind]
 
 
+def _drop_info(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+@contextmanager
+def _quiet_root_logger():
+    """ONNX Runtime's quantiser logs a line per tensor at INFO through the root logger itself:
+    a filter on the root logger drops those records only (its children's records skip it)."""
+    root = logging.getLogger()
+    root.addFilter(_drop_info)
+    try:
+        yield
+    finally:
+        root.removeFilter(_drop_info)
+
+
 def _export(kind: str, model_path: str, backend: str, folder: Path) -> str:
     """Exports into `folder`; returns the ONNX file to load, relative to it."""
     preset = quantization_preset()
@@ -114,15 +132,17 @@ def _export(kind: str, model_path: str, backend: str, folder: Path) -> str:
         if backend == "onnx":
             return "model.onnx"
         config = getattr(AutoQuantizationConfig, preset)(is_static=False)
-        ORTQuantizer.from_pretrained(model).quantize(config, str(folder),
-                                                     file_suffix=f"qint8_{preset}")
+        with _quiet_root_logger():
+            ORTQuantizer.from_pretrained(model).quantize(config, str(folder),
+                                                         file_suffix=f"qint8_{preset}")
         return f"model_qint8_{preset}.onnx"
     from sentence_transformers.backend import export_dynamic_quantized_onnx_model
     model = _torch_loader(kind)(model_path, backend="onnx", device="cpu")
     model.save_pretrained(str(folder))
     if backend == "onnx":
         return "onnx/model.onnx"
-    export_dynamic_quantized_onnx_model(model, preset, str(folder))
+    with _quiet_root_logger():
+        export_dynamic_quantized_onnx_model(model, preset, str(folder))
     return f"onnx/model_qint8_{preset}.onnx"
 
 
