@@ -269,10 +269,11 @@ def test_a_failed_or_killed_training_leaves_nothing_to_reuse(tmp_path):
     stale = store.root(tmp_path) / f".tmp-{key[:16]}-{proc.pid}"  # a killed run's leftovers
     abandoned = store.root(tmp_path) / f".tmp-{'cd' * 8}-{proc.pid}"  # a model never retrained
     running = store.root(tmp_path) / f".tmp-{'ef' * 8}-{os.getpid()}"  # training right now
-    for folder in (stale, abandoned, running):
+    foreign = store.root(tmp_path) / ".tmp-not-ours"  # not named by the harness: left alone
+    for folder in (stale, abandoned, running, foreign):
         (folder / "model").mkdir(parents=True)
     folder = store.save(tmp_path, key, lambda f: {"spec": {"kind": "bi_encoder"}})
     assert not stale.exists() and not abandoned.exists() and running.exists()
     assert store.load(tmp_path, key)["key"] == key
     assert sorted(p.name for p in store.root(tmp_path).iterdir()) == sorted(
-        [folder.name, running.name])
+        [folder.name, running.name, foreign.name])

@@ -75,7 +75,8 @@ def save(cache_dir: Path, key: str, build) -> Path:
     """Run `build(folder) -> metadata` in a temporary folder and move it into place."""
     final = root(cache_dir) / key
     for stale in root(cache_dir).glob(".tmp-*-*"):  # left by killed runs, of any model
-        if not _alive(int(stale.name.rsplit("-", 1)[1])):
+        pid = stale.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     work = root(cache_dir) / f".tmp-{key[:16]}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
